@@ -1,0 +1,18 @@
+"""Normalizing flows for Keras 3 and TensorFlow Probability.
+
+A flow is an invertible map between data ``x`` and a latent ``z`` with a simple
+base density: ``log p(x) = log p_z(f(x)) + log|det df/dx|``.
+
+Direction, everywhere in this package (TFP's convention): a bijector's
+``forward`` is the sampling direction ``z -> x`` and its ``inverse`` the
+normalizing direction ``x -> z`` that training evaluates; ``Flow.encode`` is the
+inverse and ``Flow.decode`` the forward.
+"""
+
+from tfp_flows import _quiet  # noqa: F401  (must run before TensorFlow is imported)
+from tfp_flows import bijectors, conditioners, layers
+from tfp_flows.models import Flow, Glow, RealNVP
+
+__version__ = "0.1.0"
+
+__all__ = ["Flow", "Glow", "RealNVP", "bijectors", "conditioners", "layers"]

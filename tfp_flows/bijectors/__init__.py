@@ -1,0 +1,39 @@
+"""Pure TFP bijectors: parameters are tensors or callables; they own no variables.
+
+``forward`` samples (z -> x); ``inverse`` normalizes (x -> z) and is the cheap
+direction that training evaluates.
+"""
+
+from tfp_flows.bijectors._base import FlowBijector, inverse_and_log_det
+from tfp_flows.bijectors._coupling import Coupling
+from tfp_flows.bijectors.actnorm import ActNorm
+from tfp_flows.bijectors.additive_coupling import AdditiveCoupling
+from tfp_flows.bijectors.affine_coupling import AffineCoupling
+from tfp_flows.bijectors.diagonal_linear import DiagonalLinear
+from tfp_flows.bijectors.factor_out import FactorOut
+from tfp_flows.bijectors.full_linear import FullLinear
+from tfp_flows.bijectors.invertible_1x1_conv import Invertible1x1Conv
+from tfp_flows.bijectors.lu_linear import LULinear
+from tfp_flows.bijectors.partitions import Checkerboard, HalfSplit
+from tfp_flows.bijectors.prelu_coupling import PReLUCoupling
+from tfp_flows.bijectors.squeeze import Squeeze
+from tfp_flows.bijectors.triangular_linear import TriangularLinear
+
+__all__ = [
+    "ActNorm",
+    "AdditiveCoupling",
+    "AffineCoupling",
+    "Checkerboard",
+    "Coupling",
+    "DiagonalLinear",
+    "FactorOut",
+    "FlowBijector",
+    "FullLinear",
+    "HalfSplit",
+    "Invertible1x1Conv",
+    "LULinear",
+    "PReLUCoupling",
+    "Squeeze",
+    "TriangularLinear",
+    "inverse_and_log_det",
+]

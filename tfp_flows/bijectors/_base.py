@@ -1,0 +1,87 @@
+"""What every bijector of the package shares: the one-pass normalizing step.
+
+Direction (as in TFP): ``forward`` is the sampling direction ``z -> x`` and
+``inverse`` the normalizing direction ``x -> z`` that training evaluates.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+tfb = tfp.bijectors
+
+
+class FlowBijector(tfb.Bijector):
+    """A `tfb.Bijector` that can return ``inverse`` and its log-det in one pass.
+
+    Subclasses implement the usual ``_forward``, ``_inverse``,
+    ``_forward_log_det_jacobian`` and may override ``_inverse_and_log_det``
+    when both results share work (a coupling's conditioner call).
+    """
+
+    def inverse_and_log_det(self, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Returns ``(inverse(y), inverse_log_det_jacobian(y))``, sharing work."""
+        y = tf.convert_to_tensor(y, dtype_hint=self.dtype)
+        check_floating(y, type(self).__name__)
+        return self._inverse_and_log_det(y)
+
+    def _inverse_and_log_det(self, y):
+        return self.inverse(y), self.inverse_log_det_jacobian(
+            y, event_ndims=self.inverse_min_event_ndims)
+
+
+def inverse_and_log_det(bijector: tfb.Bijector, y: tf.Tensor):
+    """``(inverse(y), ildj(y))`` for any bijector, in one pass where it can be.
+
+    A `tfb.Chain` is walked link by link in the normalizing order so that each
+    `FlowBijector` in it computes its inverse and log-det together.
+    """
+    if isinstance(bijector, FlowBijector):
+        return bijector.inverse_and_log_det(y)
+    if isinstance(bijector, tfb.Chain):
+        total = 0.0
+        for link in bijector.bijectors:  # Chain([a, b]).inverse = b^-1(a^-1(y))
+            y, log_det = inverse_and_log_det(link, y)
+            total = total + log_det
+        return y, total
+    return bijector.inverse(y), bijector.inverse_log_det_jacobian(
+        y, event_ndims=bijector.inverse_min_event_ndims)
+
+
+def check_floating(x: tf.Tensor, where: str) -> None:
+    """Raises ValueError for integer input, which no bijector can transform."""
+    if not x.dtype.is_floating:
+        raise ValueError(
+            f"{where}: expected a floating-point tensor (float16/32/64); got {x.dtype.name}. "
+            "Cast the data with tf.cast(x, tf.float32), or put a Dequantize layer first "
+            "for integer (pixel) data.")
+
+
+def check_event(x: tf.Tensor, event_shape, where: str) -> None:
+    """Raises ValueError unless the trailing axes of ``x`` match ``event_shape``.
+
+    ``event_shape`` entries that are None are not checked.
+    """
+    rank = len(event_shape)
+    shape = x.shape
+    if shape.rank is None:
+        return
+    if shape.rank < rank:
+        raise ValueError(
+            f"{where}: expected a tensor whose last {rank} axes are {tuple(event_shape)}; "
+            f"got shape {tuple(shape)} of rank {shape.rank}.")
+    trailing = shape[shape.rank - rank:]
+    for got, want in zip(trailing, event_shape):
+        if want is not None and got is not None and got != want:
+            raise ValueError(
+                f"{where}: expected event shape {tuple(event_shape)} on the last axes; "
+                f"got shape {tuple(shape)}.")
+
+
+def event_size(x: tf.Tensor, event_ndims: int) -> tf.Tensor:
+    """Number of elements in the last ``event_ndims`` axes (static when known)."""
+    static = x.shape[x.shape.rank - event_ndims:]
+    if static.is_fully_defined():
+        return static.num_elements()
+    return tf.reduce_prod(tf.shape(x)[-event_ndims:])

@@ -1,0 +1,110 @@
+"""Conditioners: Keras models mapping the kept part ``x_a`` (and a context) to parameters.
+
+Their last layer starts at zero, so every coupling starts as the identity
+(or, for `AffineCoupling`, with ``s = t = 0``). They follow the global Keras
+dtype policy, so under mixed precision they compute in float16 / bfloat16 while
+the flow layers around them stay in float32.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="tfp_flows")
+class MLP(keras.layers.Layer):
+    """``theta = Dense_out(act(... act(Dense([x_a, context]))))`` for vector events.
+
+    Cost: O(batch * sum of products of consecutive widths).
+
+    Args:
+        output_size: number of outputs (the coupling's parameters).
+        hidden_units: widths of the hidden layers.
+        activation: hidden activation (a Keras name).
+    """
+
+    def __init__(self, output_size: int, hidden_units=(64, 64), activation: str = "silu",
+                 **kwargs):
+        super().__init__(**kwargs)
+        if int(output_size) < 1 or not hidden_units:
+            raise ValueError(f"MLP: expected output_size >= 1 and at least one hidden layer; "
+                             f"got output_size={output_size}, hidden_units={hidden_units}.")
+        self.output_size = int(output_size)
+        self.hidden_units = tuple(int(u) for u in hidden_units)
+        self.activation = activation
+        self.hidden = [keras.layers.Dense(u, activation=activation, dtype=self.dtype_policy,
+                                          name=f"dense_{i}")
+                       for i, u in enumerate(self.hidden_units)]
+        self.out = keras.layers.Dense(self.output_size, kernel_initializer="zeros",
+                                      dtype=self.dtype_policy, name="out")
+
+    def build(self, x_shape, context_shape=None):
+        width = x_shape[-1] + (0 if context_shape is None else context_shape[-1])
+        for layer in self.hidden:
+            layer.build((None, width))
+            width = layer.units
+        self.out.build((None, width))
+
+    def call(self, x, context=None):
+        h = x if context is None else tf.concat([x, tf.cast(context, x.dtype)], axis=-1)
+        for layer in self.hidden:
+            h = layer(h)
+        return self.out(h)
+
+    def get_config(self):
+        return {**super().get_config(), "output_size": self.output_size,
+                "hidden_units": list(self.hidden_units), "activation": self.activation}
+
+
+@keras.saving.register_keras_serializable(package="tfp_flows")
+class ConvNet(keras.layers.Layer):
+    """Glow's conditioner for ``[H, W, C]`` events: 3x3 conv, 1x1 conv, zero-initialised 3x3 conv.
+
+    A context vector is projected to ``hidden_channels`` and added to the first
+    hidden feature map at every pixel.
+
+    Cost: O(batch * H * W * hidden_channels * (9 C_in + hidden_channels + 9 C_out)).
+
+    Args:
+        output_channels: channels of the output (the coupling's parameters).
+        hidden_channels: width of the two hidden layers.
+    """
+
+    def __init__(self, output_channels: int, hidden_channels: int = 128, **kwargs):
+        super().__init__(**kwargs)
+        if int(output_channels) < 1 or int(hidden_channels) < 1:
+            raise ValueError(f"ConvNet: expected positive channel counts; got "
+                             f"output_channels={output_channels}, hidden_channels={hidden_channels}.")
+        self.output_channels = int(output_channels)
+        self.hidden_channels = int(hidden_channels)
+        policy = self.dtype_policy
+        self.conv_in = keras.layers.Conv2D(hidden_channels, 3, padding="same", activation="relu",
+                                           dtype=policy, name="conv_in")
+        self.context_projection = keras.layers.Dense(hidden_channels, dtype=policy, name="context")
+        self.conv_mid = keras.layers.Conv2D(hidden_channels, 1, activation="relu", dtype=policy,
+                                            name="conv_mid")
+        self.conv_out = keras.layers.Conv2D(output_channels, 3, padding="same",
+                                            kernel_initializer="zeros", dtype=policy,
+                                            name="conv_out")
+
+    def build(self, x_shape, context_shape=None):
+        self.conv_in.build(tuple(x_shape))
+        if context_shape is not None:
+            self.context_projection.build(tuple(context_shape))
+        hidden = tuple(x_shape[:-1]) + (self.hidden_channels,)
+        self.conv_mid.build(hidden)
+        self.conv_out.build(hidden)
+
+    def call(self, x, context=None):
+        batch_shape = tf.shape(x)[:-3]  # any number of batch axes, folded into one
+        h = self.conv_in(tf.reshape(x, tf.concat([[-1], tf.shape(x)[-3:]], 0)))
+        if context is not None:
+            context = tf.reshape(tf.cast(context, h.dtype), [-1, tf.shape(context)[-1]])
+            h = h + self.context_projection(context)[:, None, None, :]
+        out = self.conv_out(self.conv_mid(h))
+        return tf.reshape(out, tf.concat([batch_shape, tf.shape(out)[1:]], 0))
+
+    def get_config(self):
+        return {**super().get_config(), "output_channels": self.output_channels,
+                "hidden_channels": self.hidden_channels}

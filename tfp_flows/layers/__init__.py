@@ -1,0 +1,33 @@
+"""Keras 3 layers that own a flow's weights and hand out its bijectors.
+
+Every layer maps data to latents in ``call`` (``(z, log|det dz/dx|)``) and gives
+``bijector(context)``, whose ``forward`` samples and ``inverse`` normalizes.
+"""
+
+from tfp_flows.layers.actnorm import ActNorm
+from tfp_flows.layers.base import FlowLayer, LayerChain
+from tfp_flows.layers.coupling import AdditiveCoupling, AffineCoupling, PReLUCoupling
+from tfp_flows.layers.dequantize import Dequantize
+from tfp_flows.layers.factor_out import FactorOut
+from tfp_flows.layers.linear import DiagonalLinear, FullLinear, TriangularLinear
+from tfp_flows.layers.lu_linear import Invertible1x1Conv, LULinear
+from tfp_flows.layers.squeeze import Permute, Squeeze, Unsqueeze
+
+__all__ = [
+    "ActNorm",
+    "AdditiveCoupling",
+    "AffineCoupling",
+    "Dequantize",
+    "DiagonalLinear",
+    "FactorOut",
+    "FlowLayer",
+    "FullLinear",
+    "Invertible1x1Conv",
+    "LULinear",
+    "LayerChain",
+    "PReLUCoupling",
+    "Permute",
+    "Squeeze",
+    "TriangularLinear",
+    "Unsqueeze",
+]

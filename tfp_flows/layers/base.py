@@ -1,0 +1,101 @@
+"""The contract of a flow layer, and the bijector that runs a list of them."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfp_flows.bijectors import FlowBijector, inverse_and_log_det
+
+tfb = tfp.bijectors
+
+
+class FlowLayer(keras.layers.Layer):
+    """A Keras layer that owns a transform's weights and hands out its bijector.
+
+    ``bijector(context, training)`` builds a `tfb.Bijector` from the current
+    weights (cheap: no copies, and free under ``tf.function``). ``call(x)`` runs
+    the normalizing direction and returns ``(z, log|det dz/dx|)``.
+
+    Flow layers compute in float32 (or the dtype passed) even under a mixed
+    precision policy; the conditioners inside them follow the global policy.
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+
+    def bijector(self, context=None, training: bool = False) -> tfb.Bijector:
+        raise NotImplementedError
+
+    def call(self, x, context=None, training=False):
+        return inverse_and_log_det(self.bijector(context, training), x)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
+def build_sequence(layers, input_shape):
+    """Builds ``layers`` one after the other; returns the output shape of the last."""
+    shape = tuple(input_shape)
+    for layer in layers:
+        if not layer.built:
+            layer.build(shape)
+        shape = tuple(layer.compute_output_shape(shape))
+    return shape
+
+
+class LayerChain(FlowBijector):
+    """The bijector of flow layers in normalizing order (data first).
+
+    ``forward``/``inverse`` are those of ``tfb.Chain`` of the layers' bijectors;
+    ``inverse_and_log_det`` calls the layers themselves, so that layers with
+    training-time behaviour (ActNorm's data initialisation, dequantization noise)
+    see their inputs.
+    """
+
+    def __init__(self, layers, context=None, training: bool = False, name: str = "LayerChain"):
+        parameters = dict(locals())
+        self._layers = list(layers)
+        self._context = context
+        self._training = training
+        self._chain = tfb.Chain([layer.bijector(context, training) for layer in self._layers])
+        super().__init__(forward_min_event_ndims=self._chain.forward_min_event_ndims,
+                         inverse_min_event_ndims=self._chain.inverse_min_event_ndims,
+                         parameters=parameters, name=name)
+
+    def _forward(self, x):
+        return self._chain.forward(x)
+
+    def _inverse(self, y):
+        return self._chain.inverse(y)
+
+    def _forward_log_det_jacobian(self, x):
+        return self._chain.forward_log_det_jacobian(x, event_ndims=self.forward_min_event_ndims)
+
+    def _inverse_log_det_jacobian(self, y):
+        return self._chain.inverse_log_det_jacobian(y, event_ndims=self.inverse_min_event_ndims)
+
+    def _forward_event_shape(self, input_shape):
+        return self._chain.forward_event_shape(input_shape)
+
+    def _inverse_event_shape(self, output_shape):
+        return self._chain.inverse_event_shape(output_shape)
+
+    def _forward_event_shape_tensor(self, input_shape):
+        return self._chain.forward_event_shape_tensor(input_shape)
+
+    def _inverse_event_shape_tensor(self, output_shape):
+        return self._chain.inverse_event_shape_tensor(output_shape)
+
+    def inverse_and_log_det(self, y):
+        """Runs the layers' ``call``; integer data is allowed when a `Dequantize` comes first."""
+        return self._inverse_and_log_det(tf.convert_to_tensor(y))
+
+    def _inverse_and_log_det(self, y):
+        total = tf.zeros([], tf.float32)
+        for layer in self._layers:
+            y, log_det = layer(y, context=self._context, training=self._training)
+            total = total + tf.cast(log_det, total.dtype)
+        return y, total

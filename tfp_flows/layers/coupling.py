@@ -1,0 +1,127 @@
+"""Keras layers for the couplings: they own the conditioner and pick the partition."""
+
+from __future__ import annotations
+
+import keras
+
+from tfp_flows import bijectors
+from tfp_flows.bijectors.partitions import HalfSplit, partition_from_config
+from tfp_flows.conditioners import MLP, ConvNet
+from tfp_flows.layers.base import FlowLayer
+
+
+def default_conditioner(event_rank: int, output_size: int, hidden_units, hidden_channels,
+                        name: str):
+    """An `MLP` for vector events, a `ConvNet` for ``[H, W, C]`` events."""
+    if event_rank == 1:
+        return MLP(output_size, hidden_units, name=name)
+    if event_rank == 3:
+        return ConvNet(output_size, hidden_channels, name=name)
+    raise ValueError(f"expected vector (batch, d) or image (batch, H, W, C) inputs; "
+                     f"got an event of rank {event_rank}.")
+
+
+class _CouplingLayer(FlowLayer):
+    """Builds the conditioner for ``x_a`` and hands out the coupling bijector.
+
+    Args:
+        partition: `HalfSplit` (default) or `Checkerboard`.
+        conditioner: a Keras layer ``(x_a, context=None) -> theta``; default an `MLP`
+            (vectors) or `ConvNet` (images) made in ``build``.
+        hidden_units: widths of the default `MLP`.
+        hidden_channels: width of the default `ConvNet`.
+    """
+
+    bijector_class = bijectors.Coupling
+
+    def __init__(self, partition=None, conditioner=None, hidden_units=(64, 64),
+                 hidden_channels: int = 128, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(partition, dict):
+            partition = partition_from_config(partition)
+        self.partition = partition if partition is not None else HalfSplit()
+        self.conditioner = conditioner
+        self._own_conditioner = conditioner is None
+        self.hidden_units = tuple(hidden_units)
+        self.hidden_channels = int(hidden_channels)
+
+    def _num_params(self) -> int:
+        return self.bijector_class.num_params
+
+    def build(self, input_shape):
+        event_shape = tuple(input_shape[1:])
+        _, shape_b = self.partition.shapes(event_shape)
+        self.event_ndims = len(event_shape)
+        if self.conditioner is None:
+            self.conditioner = default_conditioner(
+                self.event_ndims, self._num_params() * shape_b[-1], self.hidden_units,
+                self.hidden_channels, name="conditioner")
+
+    def _bijector_kwargs(self) -> dict:
+        return {}
+
+    def bijector(self, context=None, training=False):
+        return self.bijector_class(self.conditioner, self.partition, context,
+                                   event_ndims=self.event_ndims, **self._bijector_kwargs())
+
+    def get_config(self):
+        config = {**super().get_config(), "partition": self.partition.get_config(),
+                  "hidden_units": list(self.hidden_units),
+                  "hidden_channels": self.hidden_channels, "conditioner": None}
+        if not self._own_conditioner:
+            config["conditioner"] = keras.saving.serialize_keras_object(self.conditioner)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("conditioner") is not None:
+            config["conditioner"] = keras.saving.deserialize_keras_object(config["conditioner"])
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="tfp_flows")
+class AffineCoupling(_CouplingLayer):
+    """Affine coupling with a bounded log-scale; see `bijectors.AffineCoupling`."""
+
+    bijector_class = bijectors.AffineCoupling
+
+    def __init__(self, partition=None, conditioner=None, log_scale_bound: float = 2.0, **kwargs):
+        super().__init__(partition, conditioner, **kwargs)
+        self.log_scale_bound = float(log_scale_bound)
+
+    def _bijector_kwargs(self):
+        return {"log_scale_bound": self.log_scale_bound}
+
+    def get_config(self):
+        return {**super().get_config(), "log_scale_bound": self.log_scale_bound}
+
+
+@keras.saving.register_keras_serializable(package="tfp_flows")
+class AdditiveCoupling(_CouplingLayer):
+    """NICE's additive coupling; see `bijectors.AdditiveCoupling`."""
+
+    bijector_class = bijectors.AdditiveCoupling
+
+
+@keras.saving.register_keras_serializable(package="tfp_flows")
+class PReLUCoupling(_CouplingLayer):
+    """PReLU coupling with a conditioner-given slope and shift; see `bijectors.PReLUCoupling`."""
+
+    bijector_class = bijectors.PReLUCoupling
+
+    def __init__(self, partition=None, conditioner=None, with_shift: bool = True,
+                 log_slope_bound: float = 2.0, **kwargs):
+        super().__init__(partition, conditioner, **kwargs)
+        self.with_shift = bool(with_shift)
+        self.log_slope_bound = float(log_slope_bound)
+
+    def _num_params(self):
+        return 2 if self.with_shift else 1
+
+    def _bijector_kwargs(self):
+        return {"with_shift": self.with_shift, "log_slope_bound": self.log_slope_bound}
+
+    def get_config(self):
+        return {**super().get_config(), "with_shift": self.with_shift,
+                "log_slope_bound": self.log_slope_bound}

@@ -1,0 +1,58 @@
+"""Keras layer for `bijectors.FactorOut`: a level's exit, with the deeper levels inside."""
+
+from __future__ import annotations
+
+import keras
+
+from tfp_flows import bijectors
+from tfp_flows.layers.base import FlowLayer, LayerChain, build_sequence
+from tfp_flows.layers.coupling import default_conditioner
+
+
+@keras.saving.register_keras_serializable(package="tfp_flows")
+class FactorOut(FlowLayer):
+    """Half the channels leave for the base; ``inner`` layers transform the other half.
+
+    With ``split_prior`` the leaving half gets a learned Gaussian prior
+    conditioned on the kept half (and the context), written as an affine map so
+    that the base stays N(0, I).
+
+    Args:
+        inner: flow layers for the kept half, in normalizing order (the deeper levels).
+        split_prior: learn the prior of the leaving half (Glow) instead of N(0, I).
+        hidden_units: widths of the prior's `MLP` (vector events).
+        hidden_channels: width of the prior's `ConvNet` (image events).
+    """
+
+    def __init__(self, inner=(), split_prior: bool = True, hidden_units=(64, 64),
+                 hidden_channels: int = 128, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = [keras.saving.deserialize_keras_object(layer) if isinstance(layer, dict)
+                      else layer for layer in inner]
+        self.split_prior = bool(split_prior)
+        self.hidden_units = tuple(hidden_units)
+        self.hidden_channels = int(hidden_channels)
+        self.prior = None
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None or channels < 2:
+            raise ValueError(f"FactorOut: expected at least 2 channels; got {tuple(input_shape)}.")
+        self.event_ndims = len(input_shape) - 1
+        kept = tuple(input_shape[:-1]) + (channels // 2,)
+        if build_sequence(self.inner, kept) != kept:
+            raise ValueError(f"FactorOut: expected inner layers that keep the shape {kept}; "
+                             f"they give {build_sequence(self.inner, kept)}.")
+        if self.split_prior:
+            self.prior = default_conditioner(self.event_ndims, 2 * (channels - channels // 2),
+                                             self.hidden_units, self.hidden_channels, "prior")
+
+    def bijector(self, context=None, training=False):
+        return bijectors.FactorOut(LayerChain(self.inner, context, training), self.prior,
+                                   context, event_ndims=self.event_ndims)
+
+    def get_config(self):
+        return {**super().get_config(),
+                "inner": [keras.saving.serialize_keras_object(layer) for layer in self.inner],
+                "split_prior": self.split_prior, "hidden_units": list(self.hidden_units),
+                "hidden_channels": self.hidden_channels}

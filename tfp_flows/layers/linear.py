@@ -1,0 +1,60 @@
+"""Keras layers for the dense, triangular and diagonal linear maps."""
+
+from __future__ import annotations
+
+import keras
+
+from tfp_flows import bijectors
+from tfp_flows.layers.base import FlowLayer
+
+
+class _Linear(FlowLayer):
+    def _size(self, input_shape):
+        if len(input_shape) != 2 or input_shape[-1] is None:
+            raise ValueError(f"{type(self).__name__}: expected vector inputs (batch, d); "
+                             f"got input shape {tuple(input_shape)}.")
+        return input_shape[-1]
+
+    def _weight(self, name, shape, initializer):
+        return self.add_weight(name=name, shape=shape, initializer=initializer)
+
+
+@keras.saving.register_keras_serializable(package="tfp_flows")
+class FullLinear(_Linear):
+    """Owns a dense ``W`` (initialised orthogonal) and a shift; see `bijectors.FullLinear`."""
+
+    def build(self, input_shape):
+        size = self._size(input_shape)
+        self.matrix = self._weight("matrix", (size, size), keras.initializers.Orthogonal())
+        self.shift = self._weight("shift", (size,), "zeros")
+
+    def bijector(self, context=None, training=False):
+        return bijectors.FullLinear(self.matrix, self.shift)
+
+
+@keras.saving.register_keras_serializable(package="tfp_flows")
+class TriangularLinear(_Linear):
+    """Owns a lower-triangular ``T`` (identity at start) and a shift; see
+    `bijectors.TriangularLinear`."""
+
+    def build(self, input_shape):
+        size = self._size(input_shape)
+        self.lower = self._weight("lower", (size, size), "zeros")
+        self.log_diagonal = self._weight("log_diagonal", (size,), "zeros")
+        self.shift = self._weight("shift", (size,), "zeros")
+
+    def bijector(self, context=None, training=False):
+        return bijectors.TriangularLinear(self.lower, self.log_diagonal, self.shift)
+
+
+@keras.saving.register_keras_serializable(package="tfp_flows")
+class DiagonalLinear(_Linear):
+    """Owns a log-scale and a shift (identity at start); see `bijectors.DiagonalLinear`."""
+
+    def build(self, input_shape):
+        size = self._size(input_shape)
+        self.log_scale = self._weight("log_scale", (size,), "zeros")
+        self.shift = self._weight("shift", (size,), "zeros")
+
+    def bijector(self, context=None, training=False):
+        return bijectors.DiagonalLinear(self.log_scale, self.shift)

@@ -1,0 +1,107 @@
+"""`RealNVP` and `Glow`: builders that return a `Flow`."""
+
+from __future__ import annotations
+
+from tfp_flows import layers
+from tfp_flows.bijectors import HalfSplit
+from tfp_flows.models.flow import Flow
+
+COUPLINGS = {
+    "affine": layers.AffineCoupling,
+    "additive": layers.AdditiveCoupling,
+    "prelu": layers.PReLUCoupling,
+}
+
+
+def _coupling_class(coupling: str):
+    if coupling not in COUPLINGS:
+        raise ValueError(f"expected coupling in {sorted(COUPLINGS)}; got {coupling!r}.")
+    return COUPLINGS[coupling]
+
+
+def RealNVP(event_size: int, num_steps: int = 8, hidden_units=(64, 64),  # noqa: N802
+            coupling: str = "affine", linear: str = "lu", actnorm: bool = True,
+            context_shape=None, num_classes=None, embedding_dim: int = 16,
+            seed: int | None = 0, name: str = "realnvp") -> Flow:
+    """A flow for vectors: ``num_steps`` of [ActNorm,] LU linear map (or a reversal), coupling.
+
+    Dinh et al., "Density estimation using Real NVP", arXiv:1605.08803, with Glow's
+    ActNorm and LU-decomposed mixing (arXiv:1807.03039) between couplings.
+
+    Args:
+        event_size: dimension ``d`` of the data.
+        num_steps: number of couplings.
+        hidden_units: widths of each conditioner `MLP`.
+        coupling: ``"affine"``, ``"additive"`` or ``"prelu"``.
+        linear: ``"lu"`` (a learned `LULinear`) or ``"reverse"`` (a fixed reversal).
+        actnorm: put an `ActNorm` first in every step.
+        context_shape / num_classes / embedding_dim: see `Flow`.
+        seed: seed of the LU initial rotations.
+    """
+    coupling_class = _coupling_class(coupling)
+    if linear not in ("lu", "reverse"):
+        raise ValueError(f"RealNVP: expected linear in ['lu', 'reverse']; got {linear!r}.")
+    if int(event_size) < 2 or int(num_steps) < 1:
+        raise ValueError(f"RealNVP: expected event_size >= 2 and num_steps >= 1; got "
+                         f"event_size={event_size}, num_steps={num_steps}.")
+    flow_layers = []
+    for step in range(num_steps):
+        if actnorm:
+            flow_layers.append(layers.ActNorm())
+        if linear == "lu":
+            flow_layers.append(layers.LULinear(seed=None if seed is None else seed + step))
+        else:
+            flow_layers.append(layers.Permute())
+        flow_layers.append(coupling_class(HalfSplit(reverse=step % 2 == 1),
+                                          hidden_units=hidden_units))
+    return Flow(flow_layers, (event_size,), context_shape=context_shape,
+                num_classes=num_classes, embedding_dim=embedding_dim, name=name)
+
+
+def Glow(image_shape, num_levels: int = 2, num_steps: int = 4,  # noqa: N802
+         hidden_channels: int = 128, coupling: str = "affine", split_prior: bool = True,
+         levels: int | None = 256, context_shape=None, num_classes=None,
+         embedding_dim: int = 16, seed: int | None = 0, name: str = "glow") -> Flow:
+    """A multiscale flow for ``[H, W, C]`` images.
+
+    Each level: squeeze, ``num_steps`` of ActNorm + invertible 1x1 convolution +
+    coupling, then (but for the last level) a factor-out of half the channels with
+    the deeper levels inside it; the latent has the image's shape.
+
+    Kingma & Dhariwal, "Glow", arXiv:1807.03039.
+
+    Args:
+        image_shape: ``(H, W, C)``; ``H`` and ``W`` divisible by ``2 ** num_levels``.
+        levels: number of discrete pixel values (``2 ** n_bits``; 17 for 8x8 digits);
+            the flow dequantizes its input. None for continuous data.
+        split_prior: learned prior of the factored-out channels.
+        coupling, hidden_channels, context_shape, num_classes, embedding_dim: as in `RealNVP`.
+    """
+    coupling_class = _coupling_class(coupling)
+    image_shape = tuple(int(n) for n in image_shape)
+    if len(image_shape) != 3 or int(num_levels) < 1 or int(num_steps) < 1:
+        raise ValueError(f"Glow: expected image_shape (H, W, C), num_levels >= 1 and "
+                         f"num_steps >= 1; got {image_shape}, {num_levels}, {num_steps}.")
+    factor = 2 ** num_levels
+    if image_shape[0] % factor or image_shape[1] % factor:
+        raise ValueError(f"Glow: image sides {image_shape[0]}x{image_shape[1]} cannot be halved "
+                         f"{num_levels} times; expected multiples of {factor}. Use fewer "
+                         f"levels or pad the images.")
+    counter = iter(range(10**6))
+
+    def level(depth: int):
+        out = [layers.Squeeze()]
+        for step in range(num_steps):
+            index = next(counter)
+            out += [layers.ActNorm(),
+                    layers.Invertible1x1Conv(seed=None if seed is None else seed + index),
+                    coupling_class(HalfSplit(reverse=step % 2 == 1),
+                                   hidden_channels=hidden_channels)]
+        if depth < num_levels - 1:
+            out.append(layers.FactorOut(level(depth + 1), split_prior=split_prior,
+                                        hidden_channels=hidden_channels))
+        return out + [layers.Unsqueeze()]
+
+    flow_layers = ([layers.Dequantize(levels, seed=seed)] if levels else []) + level(0)
+    return Flow(flow_layers, image_shape, context_shape=context_shape, num_classes=num_classes,
+                embedding_dim=embedding_dim, name=name)

@@ -1,0 +1,294 @@
+"""`Flow`: a Keras model that is a density."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfp_flows.layers.base import LayerChain, build_sequence
+from tfp_flows.layers.dequantize import Dequantize
+
+tfd = tfp.distributions
+
+
+@keras.saving.register_keras_serializable(package="tfp_flows")
+class Flow(keras.Model):
+    """A normalizing flow: flow layers (data first) on a standard-normal base.
+
+    ``log p(x) = log N(z; 0, I) + log|det dz/dx|`` with ``z = encode(x)``. The model
+    trains with plain ``compile(optimizer=...)`` and ``fit``: no loss is needed;
+    ``fit`` minimises the negative log-likelihood and logs it as ``loss`` (nats
+    per example) beside ``bits_per_dim``. A conditional flow takes its context
+    where Keras puts targets: ``fit(x, context)`` or a dataset of pairs, and
+    one context reaches every conditioner.
+
+    Args:
+        flow_layers: `tfp_flows.layers` in normalizing order (data first).
+        event_shape: shape of one example, e.g. ``(2,)`` or ``(8, 8, 1)``.
+        context_shape: shape of a continuous context vector, e.g. ``(3,)``.
+        num_classes: for a class-label context (integers), embedded in ``embedding_dim``.
+        embedding_dim: size of the label embedding.
+
+    Example:
+        >>> import tfp_flows
+        >>> flow = tfp_flows.RealNVP(2, num_steps=2, hidden_units=(8,))
+        >>> flow.log_prob(np.zeros((3, 2), np.float32)).shape
+        TensorShape([3])
+    """
+
+    def __init__(self, flow_layers, event_shape, context_shape=None, num_classes=None,
+                 embedding_dim: int = 16, name: str = "flow", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.flow_layers = [keras.saving.deserialize_keras_object(layer)
+                            if isinstance(layer, dict) else layer for layer in flow_layers]
+        self.event_shape = tuple(int(n) for n in event_shape)
+        if context_shape is not None and num_classes is not None:
+            raise ValueError("Flow: expected at most one of context_shape and num_classes; "
+                             f"got context_shape={context_shape}, num_classes={num_classes}.")
+        self.context_shape = None if context_shape is None else tuple(int(n) for n in context_shape)
+        if self.context_shape is not None and len(self.context_shape) != 1:
+            raise ValueError(f"Flow: expected a vector context_shape like (k,); "
+                             f"got {self.context_shape}.")
+        self.num_classes = None if num_classes is None else int(num_classes)
+        self.embedding_dim = int(embedding_dim)
+        self.embedding = (keras.layers.Embedding(self.num_classes, self.embedding_dim,
+                                                 name="context_embedding")
+                          if self.num_classes else None)
+        self.latent_shape = build_sequence(self.flow_layers, (None,) + self.event_shape)[1:]
+        self.discrete = bool(self.flow_layers) and isinstance(self.flow_layers[0], Dequantize)
+        self._loss_tracker = keras.metrics.Mean(name="loss")
+        self._bpd_tracker = keras.metrics.Mean(name="bits_per_dim")
+        # One pass on zeros builds the lazily-built parts (conditioners, embedding).
+        self._normalize(tf.zeros((1,) + self.event_shape), self._dummy_context(1), False)
+        self.built = True
+
+    # -- the density --------------------------------------------------------------------
+
+    @property
+    def conditional(self) -> bool:
+        return self.context_shape is not None or self.num_classes is not None
+
+    @property
+    def event_size(self) -> int:
+        return int(np.prod(self.event_shape))
+
+    def base(self) -> tfd.Distribution:
+        """The standard-normal base over the latent shape."""
+        return tfd.Sample(tfd.Normal(0.0, 1.0), sample_shape=self.latent_shape)
+
+    def bijector(self, context=None) -> tfp.bijectors.Bijector:
+        """The whole flow as one bijector: ``forward`` decodes (samples), ``inverse`` encodes."""
+        return LayerChain(self.flow_layers, self._embed(self._check_context(context)))
+
+    def distribution(self, context=None) -> tfd.TransformedDistribution:
+        """``tfd.TransformedDistribution(base, bijector)`` over the data space.
+
+        For a discrete (dequantized) flow it is the density of ``k + u`` in data units,
+        and ``flow.log_prob(k) == distribution().log_prob(k + 0.5)``.
+        """
+        return tfd.TransformedDistribution(self.base(), self.bijector(context))
+
+    def _normalize(self, x, context, training):
+        chain = LayerChain(self.flow_layers, self._embed(context), training)
+        return chain.inverse_and_log_det(x)
+
+    def _log_prob(self, x, context, training):
+        z, log_det = self._normalize(x, context, training)
+        return self.base().log_prob(tf.cast(z, tf.float32)) + tf.cast(log_det, tf.float32)
+
+    def call(self, x, context=None, training=False):
+        """``log p(x | context)`` for a batch; the Keras entry point."""
+        return self._log_prob(self._check_x(x), self._check_context(context, x), training)
+
+    def log_prob(self, x, context=None):
+        """``log p(x | context)`` in nats, one value per example."""
+        return self._log_prob(self._check_x(x), self._check_context(context, x), False)
+
+    def bits_per_dim(self, x, context=None):
+        """``-log p(x) / (D log 2)``; for dequantized data this counts the scaling."""
+        return -self.log_prob(x, context) / (self.event_size * math.log(2.0))
+
+    def encode(self, x, context=None):
+        """Data to latent (the normalizing direction, ``bijector.inverse``)."""
+        return self._normalize(self._check_x(x), self._check_context(context, x), False)[0]
+
+    def decode(self, z, context=None):
+        """Latent to data (the sampling direction, ``bijector.forward``)."""
+        z = tf.convert_to_tensor(z, tf.float32)
+        return self.bijector(self._check_context(context, z)).forward(z)
+
+    def sample(self, num_samples: int, context=None, temperature: float = 1.0, seed=None):
+        """``num_samples`` draws ``decode(temperature * eps)``, ``eps ~ N(0, I)``.
+
+        ``seed`` (an int) makes the draw repeatable; ``temperature < 1`` is Glow's
+        reduced-temperature sampling. A single context is used for every sample.
+        """
+        num_samples = int(num_samples)
+        if num_samples < 1:
+            raise ValueError(f"sample: expected num_samples >= 1; got {num_samples}.")
+        if seed is None:
+            seed = np.random.randint(0, 2**31 - 1)
+        noise = tf.random.stateless_normal((num_samples,) + self.latent_shape,
+                                           seed=tf.stack([tf.cast(seed, tf.int32), 0]))
+        return self.decode(temperature * noise, self._broadcast_context(context, num_samples))
+
+    # -- training -----------------------------------------------------------------------
+
+    @property
+    def metrics(self):
+        return [self._loss_tracker, self._bpd_tracker]
+
+    def _unpack(self, data):
+        x, context, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return x, context
+
+    def _nll_step(self, data, training):
+        x, context = self._unpack(data)
+        nll = -tf.reduce_mean(self._log_prob(x, context, training))
+        return nll
+
+    def _update_metrics(self, nll):
+        self._loss_tracker.update_state(nll)
+        self._bpd_tracker.update_state(nll / (self.event_size * math.log(2.0)))
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        with tf.GradientTape() as tape:
+            nll = self._nll_step(data, training=True)
+            # Keras sums gradients across replicas: divide so any optimizer sees the mean.
+            loss = self.optimizer.scale_loss(nll / replicas)
+        gradients = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply(gradients, self.trainable_variables)
+        return self._update_metrics(nll)
+
+    def test_step(self, data):
+        return self._update_metrics(self._nll_step(data, training=False))
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`, with the data checked before the first step."""
+        self._check_training_data(x, y, kwargs.get("validation_data"))
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.evaluate`, with the data checked first."""
+        self._check_training_data(x, y, None)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    # -- checks -------------------------------------------------------------------------
+
+    def _check_x(self, x):
+        if not tf.is_tensor(x):
+            x = np.asarray(x)
+        dtype = tf.as_dtype(x.dtype)
+        if not (dtype.is_floating or dtype.is_integer):
+            raise ValueError(f"{self.name}: expected numeric data; got dtype {dtype.name}.")
+        if dtype.is_integer and not self.discrete:
+            raise ValueError(
+                f"{self.name}: got integer data ({dtype.name}) but this flow is continuous. "
+                "Build it with a Dequantize layer first (Glow(..., levels=256) or "
+                "levels=2**n_bits), or cast to float yourself.")
+        x = tf.convert_to_tensor(x)
+        if tuple(x.shape[1:]) != self.event_shape or x.shape.rank != len(self.event_shape) + 1:
+            raise ValueError(f"{self.name}: expected data of shape (batch, "
+                             f"{', '.join(map(str, self.event_shape))}); got {tuple(x.shape)}.")
+        return x if self.discrete else tf.cast(x, tf.float32)
+
+    def _context_spec(self) -> str:
+        if self.num_classes is not None:
+            return f"integer class labels in [0, {self.num_classes}) of shape (batch,)"
+        return f"float vectors of shape (batch, {self.context_shape[0]})"
+
+    def _check_context(self, context, x=None):
+        if not self.conditional:
+            if context is not None:
+                raise ValueError(f"{self.name}: this flow is not conditional; got a context.")
+            return None
+        if context is None:
+            raise ValueError(f"{self.name}: this flow is conditional and needs "
+                             f"context=... ({self._context_spec()}).")
+        context = tf.convert_to_tensor(context)
+        if self.num_classes is not None:
+            if context.shape.rank == 2 and context.shape[-1] == 1:
+                context = tf.squeeze(context, -1)
+            if context.shape.rank != 1 or not context.dtype.is_integer:
+                raise ValueError(f"{self.name}: expected context as {self._context_spec()}; "
+                                 f"got {context.dtype.name} of shape {tuple(context.shape)}.")
+        elif context.shape.rank != 2 or context.shape[-1] != self.context_shape[0]:
+            raise ValueError(f"{self.name}: expected context as {self._context_spec()}; "
+                             f"got shape {tuple(context.shape)}.")
+        if x is not None and x.shape[0] is not None and context.shape[0] is not None \
+                and x.shape[0] != context.shape[0]:
+            raise ValueError(f"{self.name}: expected one context per example; got "
+                             f"{context.shape[0]} contexts for {x.shape[0]} examples.")
+        return context
+
+    def _embed(self, context):
+        if context is None:
+            return None
+        if self.embedding is not None:
+            return self.embedding(tf.cast(tf.reshape(context, [-1]), tf.int32))
+        return tf.cast(context, tf.float32)
+
+    def _dummy_context(self, batch):
+        if self.num_classes is not None:
+            return tf.zeros((batch,), tf.int32)
+        if self.context_shape is not None:
+            return tf.zeros((batch,) + self.context_shape)
+        return None
+
+    def _broadcast_context(self, context, num_samples):
+        if context is None or not self.conditional:
+            return context
+        context = np.asarray(context) if not tf.is_tensor(context) else context
+        single = (len(context.shape) == 0 if self.num_classes is not None
+                  else len(context.shape) == 1)
+        if single:
+            context = tf.repeat(tf.convert_to_tensor(context)[None], num_samples, axis=0)
+        return context
+
+    def _check_training_data(self, x, y, validation_data):
+        if isinstance(x, np.ndarray) or isinstance(x, (list, tuple)) and not tf.is_tensor(x):
+            array = np.asarray(x)
+            self._check_x(array[:1])
+            if array.dtype.kind == "f":
+                bad = ~np.isfinite(array.reshape(len(array), -1)).all(axis=1)
+                if bad.any():
+                    raise ValueError(f"{self.name}: {int(bad.sum())} of {len(array)} training "
+                                     "rows contain NaN or infinity; drop or impute them first.")
+            if self.conditional or y is not None:
+                self._check_context(None if y is None else np.asarray(y)[:1], array[:1])
+                if y is not None and len(y) != len(array):
+                    raise ValueError(f"{self.name}: expected one context per example; got "
+                                     f"{len(y)} contexts for {len(array)} examples.")
+        elif isinstance(x, tf.data.Dataset):
+            spec = x.element_spec
+            x_spec = spec[0] if isinstance(spec, tuple) else spec
+            if tuple(x_spec.shape[1:]) != self.event_shape:
+                raise ValueError(f"{self.name}: expected dataset elements of shape (batch, "
+                                 f"{', '.join(map(str, self.event_shape))}); got "
+                                 f"{tuple(x_spec.shape)}. Batch the dataset first.")
+            if self.conditional and not isinstance(spec, tuple):
+                raise ValueError(f"{self.name}: this flow is conditional; expected a dataset "
+                                 f"of (x, context) pairs.")
+        if isinstance(validation_data, tuple) and validation_data:
+            self._check_training_data(validation_data[0], validation_data[1:2][0]
+                                      if len(validation_data) > 1 else None, None)
+
+    # -- saving -------------------------------------------------------------------------
+
+    def get_config(self):
+        return {"name": self.name,
+                "flow_layers": [keras.saving.serialize_keras_object(layer)
+                                for layer in self.flow_layers],
+                "event_shape": list(self.event_shape),
+                "context_shape": None if self.context_shape is None else list(self.context_shape),
+                "num_classes": self.num_classes, "embedding_dim": self.embedding_dim}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
