@@ -9,8 +9,12 @@ normalizing direction ``x -> z`` that training evaluates; ``Flow.encode`` is the
 inverse and ``Flow.decode`` the forward.
 """
 
-from tfp_flows import _quiet  # noqa: F401  (must run before TensorFlow is imported)
-from tfp_flows import bijectors, conditioners, layers
+from tfp_flows import (
+    _quiet,  # noqa: F401  (must run before TensorFlow is imported)
+    bijectors,
+    conditioners,
+    layers,
+)
 from tfp_flows.models import Flow, Glow, RealNVP
 
 __version__ = "0.1.0"

@@ -19,7 +19,7 @@ A failed check raises ``AssertionError`` naming the check, the dtype and the err
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
@@ -126,7 +126,8 @@ def check_bijector(make: Callable[[tf.DType], tfb.Bijector], event_shape, *,
                           f"{name}: a [{size}] batch disagrees with a {list(batch_shape)} batch")
 
         for jit in (False, True):
-            compiled = tf.function(lambda a, b: _outputs(bijector, a, b, ndims), jit_compile=jit)
+            compiled = tf.function(lambda a, b, f=bijector: _outputs(f, a, b, ndims),
+                                   jit_compile=jit)
             for got, want in zip(compiled(z, y), (x, fldj, inverse, ildj)):
                 _assert_close(got, want, dtype, "compiled",
                               f"{name}: tf.function(jit_compile={jit}) disagrees with eager")
@@ -183,7 +184,8 @@ def check_layer(make_layer: Callable[[tf.DType], object], event_shape, *, contex
         layer = make_layer(dtype)
         layer.build((None,) + event_shape)
         c = None if context is None else context(dtype)
-        layer(tf.zeros((1,) + event_shape, dtype), context=c)  # builds lazily-built parts
+        batch = 1 if c is None else c.shape[0]
+        layer(tf.zeros((batch,) + event_shape, dtype), context=c)  # builds lazily-built parts
         randomize_weights(layer, seed, scale)
         layers[dtype] = (layer, c)
         return layer.bijector(c)
@@ -193,7 +195,8 @@ def check_layer(make_layer: Callable[[tf.DType], object], event_shape, *, contex
     check_bijector(make, latent_shape, seed=seed, **kwargs)
 
     layer, c = layers[tf.float32]
-    x = tf.random.stateless_normal((4,) + event_shape, seed=(seed, 1))
+    x = tf.random.stateless_normal((1 if c is None else c.shape[0],) + event_shape,
+                                   seed=(seed, 1))
     with tf.GradientTape() as tape:
         z, log_det = layer(x, context=c, training=False)
         loss = tf.reduce_sum(z ** 2) + tf.reduce_sum(log_det)

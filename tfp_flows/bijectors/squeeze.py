@@ -58,15 +58,13 @@ class Squeeze(FlowBijector):
 
     def _forward_event_shape(self, input_shape):
         height, width, channels = input_shape[-3:]
-        half = (lambda n: None if n is None else n // 2)
         return input_shape[:-3].concatenate(
-            [half(height), half(width), None if channels is None else 4 * channels])
+            [_scaled(height, 1, 2), _scaled(width, 1, 2), _scaled(channels, 4, 1)])
 
     def _inverse_event_shape(self, output_shape):
         height, width, channels = output_shape[-3:]
-        double = (lambda n: None if n is None else 2 * n)
         return output_shape[:-3].concatenate(
-            [double(height), double(width), None if channels is None else channels // 4])
+            [_scaled(height, 2, 1), _scaled(width, 2, 1), _scaled(channels, 1, 4)])
 
     def _forward_event_shape_tensor(self, input_shape):
         return tf.concat([input_shape[:-3], input_shape[-3:-1] // 2, 4 * input_shape[-1:]], 0)
@@ -76,3 +74,8 @@ class Squeeze(FlowBijector):
 
     def _forward_log_det_jacobian(self, x):
         return tf.zeros([], dtype=x.dtype)
+
+
+def _scaled(size, times: int, over: int):
+    """``size * times // over`` for a static size that may be unknown (None)."""
+    return None if size is None else size * times // over

@@ -94,8 +94,8 @@ class LayerChain(FlowBijector):
         return self._inverse_and_log_det(tf.convert_to_tensor(y))
 
     def _inverse_and_log_det(self, y):
-        total = tf.zeros([], tf.float32)
+        total = None
         for layer in self._layers:
             y, log_det = layer(y, context=self._context, training=self._training)
-            total = total + tf.cast(log_det, total.dtype)
-        return y, total
+            total = log_det if total is None else total + tf.cast(log_det, total.dtype)
+        return y, (tf.zeros([], y.dtype) if total is None else total)

@@ -10,13 +10,18 @@ from tfp_flows.conditioners import MLP, ConvNet
 from tfp_flows.layers.base import FlowLayer
 
 
-def default_conditioner(event_rank: int, output_size: int, hidden_units, hidden_channels,
+def default_conditioner(owner, event_rank: int, output_size: int, hidden_units, hidden_channels,
                         name: str):
-    """An `MLP` for vector events, a `ConvNet` for ``[H, W, C]`` events."""
+    """An `MLP` for vector events, a `ConvNet` for ``[H, W, C]`` events.
+
+    It follows the global dtype policy (mixed precision) unless ``owner``, the flow
+    layer, was given a dtype other than float32 (float64 for checks).
+    """
+    dtype = None if owner.dtype_policy.name == "float32" else owner.dtype_policy
     if event_rank == 1:
-        return MLP(output_size, hidden_units, name=name)
+        return MLP(output_size, hidden_units, name=name, dtype=dtype)
     if event_rank == 3:
-        return ConvNet(output_size, hidden_channels, name=name)
+        return ConvNet(output_size, hidden_channels, name=name, dtype=dtype)
     raise ValueError(f"expected vector (batch, d) or image (batch, H, W, C) inputs; "
                      f"got an event of rank {event_rank}.")
 
@@ -54,7 +59,7 @@ class _CouplingLayer(FlowLayer):
         self.event_ndims = len(event_shape)
         if self.conditioner is None:
             self.conditioner = default_conditioner(
-                self.event_ndims, self._num_params() * shape_b[-1], self.hidden_units,
+                self, self.event_ndims, self._num_params() * shape_b[-1], self.hidden_units,
                 self.hidden_channels, name="conditioner")
 
     def _bijector_kwargs(self) -> dict:

@@ -44,7 +44,7 @@ class FactorOut(FlowLayer):
             raise ValueError(f"FactorOut: expected inner layers that keep the shape {kept}; "
                              f"they give {build_sequence(self.inner, kept)}.")
         if self.split_prior:
-            self.prior = default_conditioner(self.event_ndims, 2 * (channels - channels // 2),
+            self.prior = default_conditioner(self, self.event_ndims, 2 * (channels - channels // 2),
                                              self.hidden_units, self.hidden_channels, "prior")
 
     def bijector(self, context=None, training=False):

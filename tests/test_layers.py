@@ -1,0 +1,97 @@
+"""Every Keras flow layer through the checker, with random weights, and its gradients."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfp_flows import layers
+from tfp_flows.bijectors import Checkerboard, HalfSplit
+from tfp_flows.testing import check_layer
+
+CONTEXT = np.random.default_rng(2).standard_normal((1, 3))
+
+
+def context(dtype):
+    return tf.constant(np.repeat(CONTEXT, 6, axis=0), dtype)
+
+
+REGISTRY = {
+    "LULinear": ((5,), lambda dt: layers.LULinear(seed=1, dtype=dt), None),
+    "Invertible1x1Conv": ((2, 2, 3), lambda dt: layers.Invertible1x1Conv(seed=1, dtype=dt), None),
+    "FullLinear": ((4,), lambda dt: layers.FullLinear(dtype=dt), None),
+    "TriangularLinear": ((4,), lambda dt: layers.TriangularLinear(dtype=dt), None),
+    "DiagonalLinear": ((4,), lambda dt: layers.DiagonalLinear(dtype=dt), None),
+    "ActNorm": ((2, 2, 3), lambda dt: layers.ActNorm(dtype=dt), None),
+    "AffineCoupling": ((5,), lambda dt: layers.AffineCoupling(
+        HalfSplit(True), hidden_units=(8,), dtype=dt), None),
+    "AffineCoupling/context": ((4,), lambda dt: layers.AffineCoupling(
+        hidden_units=(8,), dtype=dt), context),
+    "AffineCoupling/checkerboard": ((4, 4, 2), lambda dt: layers.AffineCoupling(
+        Checkerboard(0), hidden_channels=8, dtype=dt), None),
+    "AdditiveCoupling": ((2, 2, 4), lambda dt: layers.AdditiveCoupling(
+        hidden_channels=8, dtype=dt), None),
+    "PReLUCoupling": ((4,), lambda dt: layers.PReLUCoupling(hidden_units=(8,), dtype=dt), None),
+    "PReLUCoupling/image": ((2, 2, 4), lambda dt: layers.PReLUCoupling(
+        hidden_channels=8, dtype=dt), context),
+    "Squeeze": ((4, 2, 1), lambda dt: layers.Squeeze(dtype=dt), None),
+    "Unsqueeze": ((2, 2, 4), lambda dt: layers.Unsqueeze(dtype=dt), None),
+    "Permute": ((5,), lambda dt: layers.Permute(seed=3, dtype=dt), None),
+    "FactorOut": ((2, 2, 8), lambda dt: layers.FactorOut(
+        [layers.Squeeze(dtype=dt), layers.Invertible1x1Conv(seed=0, dtype=dt),
+         layers.AffineCoupling(hidden_channels=8, dtype=dt), layers.Unsqueeze(dtype=dt)],
+        hidden_channels=8, dtype=dt), context),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_layer_passes_checker(name):
+    event_shape, make, ctx = REGISTRY[name]
+    batch = (6,) if ctx is not None else (2, 3)
+    check_layer(make, event_shape, context=ctx, batch_shape=batch)
+
+
+def test_actnorm_initialises_from_the_first_training_batch_only():
+    layer = layers.ActNorm(min_scale=1e-3)
+    x = tf.constant(np.random.default_rng(0).normal(3.0, 2.0, (256, 4)), tf.float32)
+    layer(x, training=False)  # inference never initialises
+    np.testing.assert_allclose(layer.loc.numpy(), 0.0)
+    z, _ = layer(x, training=True)
+    np.testing.assert_allclose(tf.reduce_mean(z, 0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(tf.math.reduce_std(z, 0), 1.0, atol=1e-4)
+    before = layer.loc.numpy().copy()
+    layer(x + 10.0, training=True)  # a second batch changes nothing
+    np.testing.assert_allclose(layer.loc.numpy(), before)
+    constant = layers.ActNorm(min_scale=0.1)
+    constant(tf.ones((8, 2)), training=True)  # zero variance: the floor holds
+    np.testing.assert_allclose(constant.log_scale.numpy(), np.log(0.1), rtol=1e-6)
+
+
+def test_lu_layer_starts_from_a_rotation():
+    layer = layers.LULinear(seed=0)
+    layer.build((None, 6))
+    weight = tf.linalg.matmul(layer.bijector().inverse(tf.eye(6)), tf.eye(6), transpose_a=True)
+    np.testing.assert_allclose(weight.numpy() @ weight.numpy().T, np.eye(6), atol=1e-5)
+    assert not np.allclose(weight.numpy(), np.eye(6))
+
+
+def test_dequantize_counts_the_scaling():
+    layer = layers.Dequantize(levels=4)
+    x = tf.constant([[0, 3], [1, 2]])
+    v, log_det = layer(x, training=False)
+    np.testing.assert_allclose(v.numpy(), (x.numpy() + 0.5) / 4 - 0.5)
+    np.testing.assert_allclose(log_det.numpy(), [-2 * np.log(4)] * 2)
+    noisy, _ = layer(x, training=True)
+    assert np.all((noisy.numpy() >= x.numpy() / 4 - 0.5) & (noisy.numpy() < (x.numpy() + 1) / 4 - 0.5))
+
+
+def test_wrong_conditioner_size_is_a_value_error_on_first_call():
+    from tfp_flows.conditioners import MLP
+    layer = layers.AffineCoupling(conditioner=MLP(3, (4,)))
+    layer.build((None, 4))
+    with pytest.raises(ValueError, match="expected the conditioner to return"):
+        layer(tf.zeros((2, 4)))
+
+
+def test_squeeze_rejects_odd_sides_at_build():
+    with pytest.raises(ValueError, match="even H and W"):
+        layers.Squeeze().build((None, 3, 4, 1))
