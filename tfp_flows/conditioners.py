@@ -24,7 +24,7 @@ class MLP(keras.layers.Layer):
         activation: hidden activation (a Keras name).
     """
 
-    def __init__(self, output_size: int, hidden_units=(64, 64), activation: str = "silu",
+    def __init__(self, output_size: int, hidden_units=(64, 64), activation: str = "tanh",
                  **kwargs):
         super().__init__(**kwargs)
         if int(output_size) < 1 or not hidden_units:

@@ -52,8 +52,10 @@ def RealNVP(event_size: int, num_steps: int = 8, hidden_units=(64, 64),  # noqa:
             flow_layers.append(layers.LULinear(seed=None if seed is None else seed + step))
         else:
             flow_layers.append(layers.Permute())
-        flow_layers.append(coupling_class(HalfSplit(reverse=step % 2 == 1),
-                                          hidden_units=hidden_units))
+        # A reversal already swaps the halves between steps; with LU maps the split
+        # alternates instead, so both halves are transformed even at the identity.
+        reverse = linear == "lu" and step % 2 == 1
+        flow_layers.append(coupling_class(HalfSplit(reverse=reverse), hidden_units=hidden_units))
     return Flow(flow_layers, (event_size,), context_shape=context_shape,
                 num_classes=num_classes, embedding_dim=embedding_dim, name=name)
 

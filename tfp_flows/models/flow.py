@@ -126,6 +126,7 @@ class Flow(keras.Model):
 
         ``seed`` (an int) makes the draw repeatable; ``temperature < 1`` is Glow's
         reduced-temperature sampling. A single context is used for every sample.
+        A dequantized flow's samples are clipped to the data range ``[0, levels]``.
         """
         num_samples = int(num_samples)
         if num_samples < 1:
@@ -134,7 +135,10 @@ class Flow(keras.Model):
             seed = np.random.randint(0, 2**31 - 1)
         noise = tf.random.stateless_normal((num_samples,) + self.latent_shape,
                                            seed=tf.stack([tf.cast(seed, tf.int32), 0]))
-        return self.decode(temperature * noise, self._broadcast_context(context, num_samples))
+        x = self.decode(temperature * noise, self._broadcast_context(context, num_samples))
+        if self.discrete:
+            x = tf.clip_by_value(x, 0.0, float(self.flow_layers[0].levels))
+        return x
 
     # -- training -----------------------------------------------------------------------
 
@@ -181,10 +185,9 @@ class Flow(keras.Model):
 
     # -- checks -------------------------------------------------------------------------
 
-    def _check_x(self, x):
-        if not tf.is_tensor(x):
-            x = np.asarray(x)
-        dtype = tf.as_dtype(x.dtype)
+    def _check_data_spec(self, shape, dtype):
+        """ValueError unless ``shape``/``dtype`` describe a batch of this flow's events."""
+        dtype = tf.as_dtype(dtype)
         if not (dtype.is_floating or dtype.is_integer):
             raise ValueError(f"{self.name}: expected numeric data; got dtype {dtype.name}.")
         if dtype.is_integer and not self.discrete:
@@ -192,10 +195,16 @@ class Flow(keras.Model):
                 f"{self.name}: got integer data ({dtype.name}) but this flow is continuous. "
                 "Build it with a Dequantize layer first (Glow(..., levels=256) or "
                 "levels=2**n_bits), or cast to float yourself.")
-        x = tf.convert_to_tensor(x)
-        if tuple(x.shape[1:]) != self.event_shape or x.shape.rank != len(self.event_shape) + 1:
+        shape = tuple(shape)
+        if shape[1:] != self.event_shape:
             raise ValueError(f"{self.name}: expected data of shape (batch, "
-                             f"{', '.join(map(str, self.event_shape))}); got {tuple(x.shape)}.")
+                             f"{', '.join(map(str, self.event_shape))}); got {shape}.")
+
+    def _check_x(self, x):
+        if not tf.is_tensor(x):
+            x = np.asarray(x)
+        self._check_data_spec(x.shape, x.dtype)
+        x = tf.convert_to_tensor(x)
         return x if self.discrete else tf.cast(x, tf.float32)
 
     def _context_spec(self) -> str:
@@ -254,7 +263,7 @@ class Flow(keras.Model):
     def _check_training_data(self, x, y, validation_data):
         if isinstance(x, np.ndarray) or isinstance(x, (list, tuple)) and not tf.is_tensor(x):
             array = np.asarray(x)
-            self._check_x(array[:1])
+            self._check_data_spec(array.shape, array.dtype)
             if array.dtype.kind == "f":
                 bad = ~np.isfinite(array.reshape(len(array), -1)).all(axis=1)
                 if bad.any():
@@ -268,10 +277,7 @@ class Flow(keras.Model):
         elif isinstance(x, tf.data.Dataset):
             spec = x.element_spec
             x_spec = spec[0] if isinstance(spec, tuple) else spec
-            if tuple(x_spec.shape[1:]) != self.event_shape:
-                raise ValueError(f"{self.name}: expected dataset elements of shape (batch, "
-                                 f"{', '.join(map(str, self.event_shape))}); got "
-                                 f"{tuple(x_spec.shape)}. Batch the dataset first.")
+            self._check_data_spec(x_spec.shape, x_spec.dtype)
             if self.conditional and not isinstance(spec, tuple):
                 raise ValueError(f"{self.name}: this flow is conditional; expected a dataset "
                                  f"of (x, context) pairs.")

@@ -1,0 +1,173 @@
+"""Shared by every case: argument parsing, timing (medians), machine info, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import tfp_flows  # noqa: F401  (imports TensorFlow quietly, sets the Keras backend)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(description: str, argv=None, extra=None):
+    """``--quick`` (tiny smoke run) and ``--repeats``; ``extra(parser)`` adds more."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run")
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per side")
+    if extra is not None:
+        extra(parser)
+    return parser.parse_args(argv)
+
+
+def now() -> float:
+    return time.perf_counter()
+
+
+def timed(fn, *args, **kwargs):
+    """``(seconds, result)`` of one call; ``result`` is synced to the host if it is a tensor."""
+    start = now()
+    result = fn(*args, **kwargs)
+    _sync(result)
+    return now() - start, result
+
+
+def _sync(result):
+    if hasattr(result, "numpy"):
+        result.numpy()
+    elif isinstance(result, (list, tuple)):
+        for item in result:
+            _sync(item)
+
+
+def median_time(fn, repeats: int = 5, warmup: int = 1) -> dict:
+    """Median wall time of ``fn()`` over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        timed(fn)
+    times = [timed(fn)[0] for _ in range(repeats)]
+    return summary(times)
+
+
+def alternate(functions: dict, repeats: int) -> dict:
+    """Calls each of ``functions`` (name -> fn) in turn, ``repeats`` rounds; times per name.
+
+    Alternating ours and the baseline in one process spreads machine noise (another
+    process, frequency changes) over both sides instead of onto one.
+    """
+    times = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, fn in functions.items():
+            times[name].append(timed(fn)[0])
+    return {name: summary(t) for name, t in times.items()}
+
+
+def summary(times) -> dict:
+    times = [float(t) for t in times]
+    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
+            "n": len(times), "times_s": times,
+            "spread": (max(times) - min(times)) / statistics.median(times) if times else None}
+
+
+def ratio(ours, baseline):
+    return None if not ours or not baseline else float(ours) / float(baseline)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (``ru_maxrss``, KiB on Linux) in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def machine_info() -> dict:
+    import keras
+    import tensorflow as tf
+    import tensorflow_probability as tfp
+
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    gpus = []
+    for device in tf.config.list_physical_devices("GPU"):
+        try:
+            details = tf.config.experimental.get_device_details(device)
+        except Exception:  # noqa: BLE001
+            details = {}
+        gpus.append({"name": device.name, "model": details.get("device_name"),
+                     "compute_capability": details.get("compute_capability")})
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    return {"cpu_model": cpu, "cpu_count": os.cpu_count(),
+            "cpus_usable": len(os.sched_getaffinity(0)), "load_average": load,
+            "gpus": gpus, "python": platform.python_version(), "tensorflow": tf.__version__,
+            "tensorflow_probability": tfp.__version__, "keras": keras.__version__,
+            "tfp_flows": getattr(tfp_flows, "__version__", None), "platform": platform.platform()}
+
+
+def count_params(variables) -> int:
+    import numpy as np
+    return int(sum(np.prod(v.shape) for v in variables))
+
+
+def row(metric: str, ours=None, baseline=None, unit: str = "", note: str = "",
+        higher_is_better: bool = True) -> dict:
+    """One line of the printed table; ``ratio`` is ours / baseline."""
+    return {"metric": metric, "ours": ours, "baseline": baseline, "unit": unit,
+            "ratio": ratio(ours, baseline), "higher_is_better": higher_is_better, "note": note}
+
+
+def write_results(case: str, args, rows: list, details: dict) -> Path:
+    """Writes ``results/<case>.json`` (machine, settings, table rows, raw numbers)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    data = {"case": case, "quick": bool(getattr(args, "quick", False)),
+            "machine": machine_info(), "rows": rows, "details": details,
+            "time_unix": time.time()}
+    path = RESULTS / f"{case}.json"
+    path.write_text(json.dumps(data, indent=2, default=_jsonable))
+    print_table(case, rows)
+    print(f"wrote {path}")
+    return path
+
+
+def _jsonable(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "numpy"):
+        return value.numpy().tolist()
+    return str(value)
+
+
+def fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    value = float(value)
+    if value == 0:
+        return "0"
+    if abs(value) >= 1e5 or abs(value) < 1e-2:
+        return f"{value:.3g}"
+    return f"{value:.4g}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+def print_table(case: str, rows: list) -> None:
+    headers = ("case", "metric", "ours", "baseline", "ours/base", "unit", "note")
+    lines = [(case, r["metric"], fmt(r["ours"]), fmt(r["baseline"]), fmt(r["ratio"]),
+              r["unit"], r.get("note", "")) for r in rows]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h)
+              for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
+    for line in lines:
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths)))
