@@ -79,7 +79,24 @@ def ratio(ours, baseline):
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process (``ru_maxrss``, KiB on Linux) in MiB."""
+    """Peak resident memory of this process in MiB: ``VmHWM`` where Linux has it.
+
+    ``resource.getrusage(...).ru_maxrss`` is the fallback; on Linux it survives
+    ``execve``, so a child started from a large parent reports the parent's peak
+    (1.3 GiB here from a benchmark process with TensorFlow loaded): see `ru_maxrss_mb`.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return ru_maxrss_mb()
+
+
+def ru_maxrss_mb() -> float:
+    """``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (KiB on Linux) in MiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -149,25 +166,6 @@ def _jsonable(value):
     return str(value)
 
 
-def fmt(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, str):
-        return value
-    value = float(value)
-    if value == 0:
-        return "0"
-    if abs(value) >= 1e5 or abs(value) < 1e-2:
-        return f"{value:.3g}"
-    return f"{value:.4g}" if abs(value) < 100 else f"{value:,.0f}"
-
-
 def print_table(case: str, rows: list) -> None:
-    headers = ("case", "metric", "ours", "baseline", "ours/base", "unit", "note")
-    lines = [(case, r["metric"], fmt(r["ours"]), fmt(r["baseline"]), fmt(r["ratio"]),
-              r["unit"], r.get("note", "")) for r in rows]
-    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h)
-              for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
-    for line in lines:
-        print("  ".join(c.ljust(w) for c, w in zip(line, widths)))
+    from benchmarks._table import table
+    print(table(rows, case))

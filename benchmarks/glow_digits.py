@@ -116,7 +116,8 @@ def memory_run(side, quick):
         for start in range(0, steps, spe):
             trainer(xs[start:start + spe]).numpy()
     print(json.dumps({"side": side, "rss_after_import_mb": before, "rss_after_build_mb": built,
-                      "peak_rss_mb": _common.peak_rss_mb(), "steps": steps}))
+                      "peak_rss_mb": _common.peak_rss_mb(),
+                      "ru_maxrss_mb": _common.ru_maxrss_mb(), "steps": steps}))
 
 
 def memory(side, quick):
@@ -127,6 +128,12 @@ def memory(side, quick):
         if line.startswith("{"):
             return json.loads(line)
     return {"error": done.stderr[-2000:]}
+
+
+def _growth(result):
+    if "peak_rss_mb" not in result:
+        return None
+    return result["peak_rss_mb"] - result["rss_after_import_mb"]
 
 
 def sampling(flow, dist, glow, n):
@@ -212,9 +219,11 @@ def main(argv=None):
                     sample_rate["tfp eager"], "images/s"),
         _common.row("sample images/s (tf.function decode)", sample_rate["ours tf.function"],
                     sample_rate["tfp tf.function"], "images/s"),
-        _common.row("peak RSS while training", mem["ours"].get("peak_rss_mb"),
+        _common.row("peak RSS while training (VmHWM)", mem["ours"].get("peak_rss_mb"),
                     mem["tfp"].get("peak_rss_mb"), "MiB", "own subprocess each",
                     higher_is_better=False),
+        _common.row("  growth over RSS after import", _growth(mem["ours"]), _growth(mem["tfp"]),
+                    "MiB", "peak - after imports and data", higher_is_better=False),
         _common.row("first chunk incl. compile", first["ours"], first["tfp"], "s",
                     f"ours no XLA: {first['ours_no_xla']:.1f}s", higher_is_better=False),
         _common.row("trainable parameters", params["ours"], params["tfp"], ""),

@@ -108,6 +108,13 @@ class Flow(keras.Model):
         """``log p(x | context)`` in nats, one value per example."""
         return self._log_prob(self._check_x(x), self._check_context(context, x), False)
 
+    def export(self, path, version: int | None = 1, next_version: bool = False,
+               overwrite: bool = False):
+        """Writes a TensorFlow Serving SavedModel; see `tfp_flows.export.export`."""
+        from tfp_flows.export import export
+
+        return export(self, path, version, next_version, overwrite)
+
     def bits_per_dim(self, x, context=None):
         """``-log p(x) / (D log 2)``; for dequantized data this counts the scaling."""
         return -self.log_prob(x, context) / (self.event_size * math.log(2.0))
@@ -119,7 +126,13 @@ class Flow(keras.Model):
     def decode(self, z, context=None):
         """Latent to data (the sampling direction, ``bijector.forward``)."""
         z = tf.convert_to_tensor(z, tf.float32)
-        return self.bijector(self._check_context(context, z)).forward(z)
+        if tuple(z.shape[1:]) != self.latent_shape:
+            raise ValueError(f"{self.name}: expected latents of shape (batch, "
+                             f"{', '.join(map(str, self.latent_shape))}); got {tuple(z.shape)}.")
+        return self._decode(z, self._check_context(context, z))
+
+    def _decode(self, z, context):
+        return LayerChain(self.flow_layers, self._embed(context)).forward(z)
 
     def sample(self, num_samples: int, context=None, temperature: float = 1.0, seed=None):
         """``num_samples`` draws ``decode(temperature * eps)``, ``eps ~ N(0, I)``.
@@ -133,9 +146,24 @@ class Flow(keras.Model):
             raise ValueError(f"sample: expected num_samples >= 1; got {num_samples}.")
         if seed is None:
             seed = np.random.randint(0, 2**31 - 1)
-        noise = tf.random.stateless_normal((num_samples,) + self.latent_shape,
-                                           seed=tf.stack([tf.cast(seed, tf.int32), 0]))
-        x = self.decode(temperature * noise, self._broadcast_context(context, num_samples))
+        if context is not None and self.conditional:
+            context = tf.convert_to_tensor(context)
+            if not self._is_single_context(context):
+                self._check_context(context, tf.zeros((num_samples, 0)))
+        elif self.conditional:
+            self._check_context(None)
+        return self._sample(num_samples, context, temperature, seed)
+
+    def _is_single_context(self, context) -> bool:
+        return context.shape.rank == (0 if self.num_classes is not None else 1)
+
+    def _sample(self, num_samples, context, temperature, seed):
+        """Graph-friendly sampling: stateless noise from ``seed``, one context or a batch."""
+        shape = tf.concat([[num_samples], tf.constant(self.latent_shape, tf.int32)], 0)
+        noise = tf.random.stateless_normal(shape, seed=tf.stack([tf.cast(seed, tf.int64), 0]))
+        if context is not None and self._is_single_context(context):
+            context = tf.repeat(context[None], num_samples, axis=0)
+        x = self._decode(tf.cast(temperature, tf.float32) * noise, context)
         if self.discrete:
             x = tf.clip_by_value(x, 0.0, float(self.flow_layers[0].levels))
         return x
@@ -249,16 +277,6 @@ class Flow(keras.Model):
         if self.context_shape is not None:
             return tf.zeros((batch,) + self.context_shape)
         return None
-
-    def _broadcast_context(self, context, num_samples):
-        if context is None or not self.conditional:
-            return context
-        context = np.asarray(context) if not tf.is_tensor(context) else context
-        single = (len(context.shape) == 0 if self.num_classes is not None
-                  else len(context.shape) == 1)
-        if single:
-            context = tf.repeat(tf.convert_to_tensor(context)[None], num_samples, axis=0)
-        return context
 
     def _check_training_data(self, x, y, validation_data):
         if isinstance(x, np.ndarray) or isinstance(x, (list, tuple)) and not tf.is_tensor(x):

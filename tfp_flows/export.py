@@ -1,0 +1,155 @@
+"""Export a `Flow` as a TensorFlow SavedModel that TensorFlow Serving loads as it is.
+
+The SavedModel needs TensorFlow alone: no ``tfp_flows``, no
+``tensorflow_probability``, no Python code; its graph has only stock ops.
+Signatures (batch dimension ``None``; conditional flows add a ``context`` input):
+
+- ``serving_default`` and ``log_prob``: ``x`` -> ``log_prob``, ``bits_per_dim``;
+- ``sample``: ``num_samples`` (int32), ``seed`` (int64), ``temperature`` (float32) -> ``x``;
+- ``encode``: ``x`` -> ``z``; ``decode``: ``z`` -> ``x``.
+
+``x`` is what the user trains on: floats for continuous flows, pixel values
+``0 .. levels - 1`` (sent as numbers) for dequantized image flows, which the
+served graph dequantizes exactly as ``Flow.log_prob`` does.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+SIGNATURES = ("serving_default", "log_prob", "sample", "encode", "decode")
+
+
+def _versions(root: Path) -> list[int]:
+    if not root.is_dir():
+        return []
+    return sorted(int(p.name) for p in root.iterdir() if p.is_dir() and re.fullmatch(r"\d+", p.name))
+
+
+def _checked(tensor, event_shape, name: str):
+    """Asserts in the graph (stock ``Assert`` op) that ``tensor`` is ``[batch, *event_shape]``,
+    so a served request of the wrong shape fails instead of broadcasting."""
+    expected = "[batch, " + ", ".join(map(str, event_shape)) + "]"
+    check = tf.debugging.assert_equal(
+        tf.shape(tensor)[1:], tf.constant(event_shape, tf.int32),
+        message=f"expected {name} of shape {expected}")
+    with tf.control_dependencies([check]):
+        return tf.identity(tensor)
+
+
+def _context_spec(flow):
+    if flow.num_classes is not None:
+        return tf.TensorSpec([None], tf.int64, name="context")
+    if flow.context_shape is not None:
+        return tf.TensorSpec([None, *flow.context_shape], tf.float32, name="context")
+    return None
+
+
+def _endpoints(flow):
+    """The served functions and their input signatures."""
+    event = list(flow.event_shape)
+    latent = list(flow.latent_shape)
+    x_spec = tf.TensorSpec([None, *event], tf.float32, name="x")
+    z_spec = tf.TensorSpec([None, *latent], tf.float32, name="z")
+    context_spec = _context_spec(flow)
+
+    def context_of(context, batch):
+        if context is None:
+            return None
+        if flow.context_shape is not None:
+            return _checked(context, list(flow.context_shape), "context")
+        check = tf.debugging.assert_equal(tf.shape(context)[0], batch,
+                                          message="expected one context label per example")
+        with tf.control_dependencies([check]):
+            return tf.identity(context)
+
+    def log_prob(x, context=None):
+        x = _checked(x, event, "x")
+        log_p = flow._log_prob(x, context_of(context, tf.shape(x)[0]), False)
+        return {"log_prob": log_p, "bits_per_dim": -log_p / (flow.event_size * 0.6931471805599453)}
+
+    def encode(x, context=None):
+        x = _checked(x, event, "x")
+        return {"z": flow._normalize(x, context_of(context, tf.shape(x)[0]), False)[0]}
+
+    def decode(z, context=None):
+        z = _checked(z, latent, "z")
+        return {"x": flow._decode(z, context_of(context, tf.shape(z)[0]))}
+
+    def sample(num_samples, seed, temperature, context=None):
+        x = flow._sample(num_samples, context, temperature, seed)
+        return {"x": x}
+
+    scalars = [tf.TensorSpec([], tf.int32, name="num_samples"),
+               tf.TensorSpec([], tf.int64, name="seed"),
+               tf.TensorSpec([], tf.float32, name="temperature")]
+    if context_spec is None:
+        return {"log_prob": (lambda x: log_prob(x), [x_spec]),
+                "encode": (lambda x: encode(x), [x_spec]),
+                "decode": (lambda z: decode(z), [z_spec]),
+                "sample": (lambda num_samples, seed, temperature:
+                           sample(num_samples, seed, temperature), scalars)}
+    return {"log_prob": (log_prob, [x_spec, context_spec]),
+            "encode": (encode, [x_spec, context_spec]),
+            "decode": (decode, [z_spec, context_spec]),
+            "sample": (lambda num_samples, seed, temperature, context:
+                       sample(num_samples, seed, temperature, context),
+                       scalars + [tf.TensorSpec(list(flow.context_shape), tf.float32,
+                                                name="context")
+                                  if flow.context_shape is not None
+                                  else tf.TensorSpec([], tf.int64, name="context")])}
+
+
+def export(flow, path: str | os.PathLike, version: int | None = 1, next_version: bool = False,
+           overwrite: bool = False) -> Path:
+    """Writes ``flow`` as a SavedModel in ``path/<version>/``, the layout TensorFlow Serving watches.
+
+    Args:
+        flow: a built `tfp_flows.Flow`.
+        path: the model's base directory (TensorFlow Serving's ``--model_base_path``).
+        version: numeric version directory; default 1.
+        next_version: use one more than the highest version already in ``path``.
+        overwrite: replace an existing version directory (otherwise an error).
+
+    Returns:
+        The version directory written. The write goes to a temporary directory first and
+        is renamed into place, so a server never sees a half-written version.
+
+    For a sample signature of a conditional flow, ``context`` is one context (a vector,
+    or a scalar label) used for every sample.
+    """
+    root = Path(path)
+    if next_version:
+        version = (max(_versions(root)) + 1) if _versions(root) else 1
+    if not isinstance(version, int) or version < 0:
+        raise ValueError(f"export: expected a non-negative integer version; got {version!r}.")
+    target = root / str(version)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"export: {target} already exists; pass next_version=True for a "
+                              f"new version or overwrite=True to replace it.")
+    root.mkdir(parents=True, exist_ok=True)
+
+    archive = keras.export.ExportArchive()
+    archive.track(flow)
+    endpoints = _endpoints(flow)
+    fn, signature = endpoints["log_prob"]
+    archive.add_endpoint("serving_default", fn, input_signature=signature)
+    for name, (fn, signature) in endpoints.items():
+        archive.add_endpoint(name, fn, input_signature=signature)
+
+    staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=root))
+    try:
+        archive.write_out(str(staging / "model"), verbose=False)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging / "model", target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
