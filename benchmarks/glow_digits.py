@@ -97,7 +97,7 @@ def bits_per_dim(log_prob):
 def memory_run(side, quick):
     """Trains one side for a while in this process; prints its peak RSS as JSON."""
     (x_train, _), _ = load_digits()
-    steps, spe = (10, 5) if quick else (200, 50)
+    steps, spe = (10, 5) if quick else (100, 25)
     rng = np.random.default_rng(0)
     xs = x_train[rng.integers(0, len(x_train), (steps, BATCH))]
     before = _common.peak_rss_mb()
@@ -161,8 +161,8 @@ def main(argv=None):
     quick = args.quick
     if args.memory:
         return memory_run(args.memory, quick)
-    chunk, spe = (10, 5) if quick else (100, 50)
-    repeats = args.repeats or (2 if quick else 7)
+    chunk, spe = (10, 5) if quick else (50, 25)
+    repeats = args.repeats or (2 if quick else 5)
     total_steps = chunk * (repeats + 1)
     (x_train, _), (x_test, _) = load_digits()
     rng = np.random.default_rng(0)
