@@ -19,4 +19,16 @@ from tfp_flows.models import Flow, Glow, RealNVP
 
 __version__ = "0.1.0"
 
-__all__ = ["Flow", "Glow", "RealNVP", "bijectors", "conditioners", "layers"]
+__all__ = [
+    "Flow",
+    "Glow",
+    "RealNVP",
+    "StopOnNonFiniteLoss",
+    "bijectors",
+    "conditioners",
+    "data",
+    "export",
+    "io",
+    "layers",
+    "load_flow",
+]

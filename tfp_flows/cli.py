@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--model", choices=["auto", "realnvp", "glow"], default="auto",
                        help="realnvp for vectors, glow for images (default: by data shape)")
     train.add_argument("--coupling", choices=["affine", "additive", "prelu"], default="affine")
-    train.add_argument("--num-steps", type=int, help="couplings (RealNVP, 8) or steps per level (Glow, 4)")
+    train.add_argument("--num-steps", type=int,
+                       help="couplings (RealNVP, 8) or steps per level (Glow, 4)")
     train.add_argument("--num-levels", type=int, default=2, help="Glow levels (default 2)")
     train.add_argument("--hidden", type=int, help="MLP width (64) or Glow channels (128)")
     train.add_argument("--levels", type=int,
@@ -188,7 +189,8 @@ def cmd_train(args):
 
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(args, name)}.")
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} must be at least 1; got {getattr(args, name)}.")
     keras.utils.set_random_seed(args.seed)
     x_train, x_test, levels = load_data(args.data, args.seed, args.levels)
     with strategy_scope(args.strategy) as strategy:

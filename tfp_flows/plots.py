@@ -27,7 +27,8 @@ def density_2d(flow, data, path, samples=None, resolution: int = 200, context=No
     grid = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2).astype(np.float32)
     c = None if context is None else np.repeat(np.asarray(context)[None], len(grid), 0)
     density = np.exp(flow.log_prob(grid, c).numpy()).reshape(resolution, resolution)
-    figure, axes = plt.subplots(1, 2 if samples is not None else 1, figsize=(10 if samples is not None else 5, 4.5), squeeze=False)
+    panels = 1 if samples is None else 2
+    figure, axes = plt.subplots(1, panels, figsize=(5 * panels, 4.5), squeeze=False)
     axes[0, 0].imshow(density, origin="lower", extent=(low[0], high[0], low[1], high[1]),
                       aspect="auto", cmap="magma")
     axes[0, 0].scatter(data[:500, 0], data[:500, 1], s=2, c="cyan", alpha=0.5)

@@ -1,0 +1,104 @@
+"""The tfp-flows command end to end, as a subprocess, on tiny settings."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import tfp_flows
+
+TINY = ["--epochs", "1", "--batch-size", "64", "--num-steps", "2", "--hidden", "8", "--no-jit"]
+
+
+def tfp_flows_cmd(*args, cwd):
+    exe = shutil.which("tfp-flows") or os.path.join(os.path.dirname(sys.executable), "tfp-flows")
+    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          timeout=600)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    rng = np.random.default_rng(0)
+    table = rng.standard_normal((300, 3)).astype(np.float32)
+    np.savetxt(root / "table.csv", table, delimiter=",", header="a,b,c", comments="")
+    np.save(root / "pixels.npy", rng.integers(0, 4, (80, 4, 4, 1)).astype(np.uint8))
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(workdir):
+    result = tfp_flows_cmd("train", "--data", "table.csv", *TINY, "--out", "run", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    return workdir / "run", result
+
+
+def test_train_writes_model_history_pictures_export_and_prints_scores(trained):
+    out, result = trained
+    assert "test NLL" in result.stdout and "bits/dim" in result.stdout
+    for name in ("model.keras", "history.json", "metrics.json", "samples.npy", "loss.png",
+                 "export/1/saved_model.pb"):
+        assert (out / name).exists(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert np.isfinite(metrics["test_nll"])
+    assert not list(out.parent.glob(".run.partial-*"))
+
+
+def test_train_glow_on_integer_images(workdir):
+    result = tfp_flows_cmd("train", "--data", "pixels.npy", *TINY, "--num-levels", "1",
+                           "--out", "images", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert (workdir / "images" / "samples.png").exists()
+    flow = tfp_flows.io.load_flow(workdir / "images" / "model.keras")
+    assert flow.discrete and flow.flow_layers[0].levels == 4
+
+
+def test_evaluate_sample_export(trained, workdir):
+    out, _ = trained
+    evaluated = tfp_flows_cmd("evaluate", out / "model.keras", "--data", "table.csv", cwd=workdir)
+    assert evaluated.returncode == 0 and "test NLL" in evaluated.stdout, evaluated.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert f"{metrics['test_nll']:.4f}" in evaluated.stdout  # same split, same score
+    sampled = tfp_flows_cmd("sample", out / "model.keras", "-n", "16", "--temperature", "0.5",
+                            "--out", "draws", cwd=workdir)
+    assert sampled.returncode == 0, sampled.stderr
+    assert np.load(workdir / "draws" / "samples.npy").shape == (16, 3)
+    exported = tfp_flows_cmd("export", out / "model.keras", "--out", "served", "--next-version",
+                             cwd=workdir)
+    assert exported.returncode == 0, exported.stderr
+    assert (workdir / "served" / "1" / "saved_model.pb").exists()
+
+
+def write_bad_files(root):
+    (root / "words.csv").write_text("a,b\n1.0,2.0\n3.0,oops\n")
+    (root / "holes.csv").write_text("1.0,2.0\nnan,1.0\n3.0,4.0\n5.0,inf\n")
+    np.save(root / "odd.npy", np.zeros((20, 6, 6, 1), np.uint8))
+    (root / "broken.keras").write_bytes(b"PK\x03\x04 not really a zip")
+    keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).save(root / "dense.keras")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--data", "missing.npy"], "missing.npy: no such data file"),
+    (["train", "--data", "moonz"], "unknown data set 'moonz'"),
+    (["train", "--data", "words.csv"], "'oops' in data row 2, column 2 is not a number"),
+    (["train", "--data", "holes.csv"], "2 of 4 rows contain NaN or infinity"),
+    (["train", "--data", "odd.npy", "--num-levels", "2"], "cannot be halved 2 times"),
+    (["evaluate", "dense.keras"], "holds a Sequential, not a tfp_flows Flow"),
+    (["evaluate", "broken.keras"], "not a readable .keras archive"),
+    (["export", "absent.keras"], "absent.keras: no such model file"),
+])
+def test_bad_input_exits_2_with_one_line_and_no_output(args, message, tmp_path):
+    write_bad_files(tmp_path)
+    result = tfp_flows_cmd(*args, "--out" if args[0] != "evaluate" else "--seed",
+                           "result" if args[0] != "evaluate" else "0", cwd=tmp_path)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("tfp-flows: error:"), result.stderr
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "result").exists() and not list(tmp_path.glob(".result.partial-*"))
