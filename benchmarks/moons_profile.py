@@ -110,7 +110,7 @@ def main(argv=None):
     sides = {
         "fit (numpy)": lambda: flow_fit.fit(flat, batch_size=BATCH, epochs=1, shuffle=False,
                                             verbose=0),
-        "fit (tf.data)": lambda: flow_ds.fit(dataset, steps_per_epoch=chunk, epochs=1,
+        "fit (tf.data)": lambda: flow_ds.fit(dataset, steps_per_epoch=chunk, epochs=1, shuffle=False,
                                              verbose=0),
         "step": sliced(step),
         "step, no ActNorm": sliced(step_no_actnorm),

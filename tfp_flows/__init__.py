@@ -10,11 +10,16 @@ inverse and ``Flow.decode`` the forward.
 """
 
 from tfp_flows import (
-    _quiet,  # noqa: F401  (must run before TensorFlow is imported)
+    _quiet,  # noqa: F401  (first: imports TensorFlow without its start-up chatter)
     bijectors,
     conditioners,
+    data,
+    export,
+    io,
     layers,
 )
+from tfp_flows.callbacks import StopOnNonFiniteLoss
+from tfp_flows.io import load_flow
 from tfp_flows.models import Flow, Glow, RealNVP
 
 __version__ = "0.1.0"
