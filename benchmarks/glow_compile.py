@@ -7,13 +7,11 @@ XLA-compiles the step; later one-step fits show what a step itself costs.
 
 from __future__ import annotations
 
+import keras  # noqa: E402
 import numpy as np
 
-from benchmarks import _common
-
-import keras  # noqa: E402
-
 import tfp_flows  # noqa: E402
+from benchmarks import _common
 
 SHAPE, BATCH = (32, 32, 3), 16
 

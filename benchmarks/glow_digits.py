@@ -20,17 +20,15 @@ import math
 import subprocess
 import sys
 
-import numpy as np
-
-from benchmarks import _common
-from benchmarks._loop import make_trainer
-
 import keras  # noqa: E402
+import numpy as np
 import tensorflow as tf  # noqa: E402
 import tensorflow_probability as tfp  # noqa: E402
 import tf_keras  # noqa: E402
 
 import tfp_flows  # noqa: E402
+from benchmarks import _common
+from benchmarks._loop import make_trainer
 from tfp_flows.data import load_digits  # noqa: E402
 
 tfb, tfd = tfp.bijectors, tfp.distributions

@@ -14,11 +14,9 @@ log d over the three largest d.
 from __future__ import annotations
 
 import numpy as np
-
-from benchmarks import _common
-
 import tensorflow as tf  # noqa: E402
 
+from benchmarks import _common
 from tfp_flows import bijectors  # noqa: E402
 from tfp_flows.bijectors._lu import random_rotation_lu  # noqa: E402
 

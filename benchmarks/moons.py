@@ -13,16 +13,14 @@ All sides see the same batches, alternately, chunk by chunk; the first chunk
 
 from __future__ import annotations
 
-import numpy as np
-
-from benchmarks import _common
-from benchmarks._loop import make_trainer
-
 import keras  # noqa: E402  (after tfp_flows set the backend)
+import numpy as np
 import tensorflow as tf  # noqa: E402
 import tensorflow_probability as tfp  # noqa: E402
 
 import tfp_flows  # noqa: E402
+from benchmarks import _common
+from benchmarks._loop import make_trainer
 from tfp_flows.data import load_two_moons  # noqa: E402
 
 tfb, tfd = tfp.bijectors, tfp.distributions
@@ -158,8 +156,8 @@ def main(argv=None):
                     higher_is_better=False),
         _common.row("trainable parameters", params["ours"], params["tfp"], ""),
     ]
-    details = {"couplings": couplings, "batch": BATCH, "steps_per_chunk": chunk, "steps_per_execution": spe,
-               "total_steps": total_steps, "params": params, "times": stats,
+    details = {"couplings": couplings, "batch": BATCH, "steps_per_chunk": chunk,
+               "steps_per_execution": spe, "total_steps": total_steps, "params": params, "times": stats,
                "samples_per_s": rate, "test_nll": nll, "first_chunk_s": compile_s}
     _common.write_results("moons", args, rows, details)
 

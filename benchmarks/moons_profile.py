@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import re
 
+import keras  # noqa: E402
 import numpy as np
+import tensorflow as tf  # noqa: E402
 
 from benchmarks import _common
 from benchmarks._loop import make_trainer
 from benchmarks.moons import BATCH, LR, NUM_STEPS, ours, ours_loss, tfp_loss, tfp_realnvp
-
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
 from tfp_flows.data import load_two_moons  # noqa: E402
 
 

@@ -8,14 +8,12 @@ with the machine's own float32 matmul rate (a large ``tf.matmul`` in ``tf.functi
 
 from __future__ import annotations
 
-import numpy as np
-
-from benchmarks import _common
-
 import keras  # noqa: E402
+import numpy as np
 import tensorflow as tf  # noqa: E402
 
 import tfp_flows  # noqa: E402
+from benchmarks import _common
 
 DIM, HIDDEN = 64, (1024, 1024)
 

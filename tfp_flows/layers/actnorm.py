@@ -29,6 +29,9 @@ class ActNorm(FlowLayer):
         if not min_scale > 0:
             raise ValueError(f"ActNorm: expected min_scale > 0; got {min_scale}.")
         self.min_scale = float(min_scale)
+        # Set by Flow.fit once the layer is initialised outside the compiled step, so
+        # that step holds no initialisation (which could not run per replica under XLA).
+        self.skip_initialization = False
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -46,7 +49,7 @@ class ActNorm(FlowLayer):
         return bijectors.ActNorm(self.loc, self.log_scale, event_ndims=self.event_ndims)
 
     def call(self, x, context=None, training=False):
-        if training:
+        if training and not self.skip_initialization:
             self._initialize_from(x)
         return super().call(x, context, training)
 

@@ -104,9 +104,18 @@ class Flow(keras.Model):
         """``log p(x | context)`` for a batch; the Keras entry point."""
         return self._log_prob(self._check_x(x), self._check_context(context, x), training)
 
+    def _compiled(self, name: str, fn):
+        """``fn`` as a cached ``tf.function``: the graph the export serves, so in-memory
+        and served numbers agree to float32 rounding, and fast after the first call."""
+        functions = self.__dict__.setdefault("_graph_functions", {})
+        if name not in functions:
+            functions[name] = tf.function(fn, reduce_retracing=True)
+        return functions[name]
+
     def log_prob(self, x, context=None):
         """``log p(x | context)`` in nats, one value per example."""
-        return self._log_prob(self._check_x(x), self._check_context(context, x), False)
+        x, context = self._check_x(x), self._check_context(context, x)
+        return self._compiled("log_prob", lambda x, c: self._log_prob(x, c, False))(x, context)
 
     def export(self, path, version: int | None = 1, next_version: bool = False,
                overwrite: bool = False):
@@ -121,7 +130,8 @@ class Flow(keras.Model):
 
     def encode(self, x, context=None):
         """Data to latent (the normalizing direction, ``bijector.inverse``)."""
-        return self._normalize(self._check_x(x), self._check_context(context, x), False)[0]
+        x, context = self._check_x(x), self._check_context(context, x)
+        return self._compiled("encode", lambda x, c: self._normalize(x, c, False)[0])(x, context)
 
     def decode(self, z, context=None):
         """Latent to data (the sampling direction, ``bijector.forward``)."""
@@ -129,7 +139,7 @@ class Flow(keras.Model):
         if tuple(z.shape[1:]) != self.latent_shape:
             raise ValueError(f"{self.name}: expected latents of shape (batch, "
                              f"{', '.join(map(str, self.latent_shape))}); got {tuple(z.shape)}.")
-        return self._decode(z, self._check_context(context, z))
+        return self._compiled("decode", self._decode)(z, self._check_context(context, z))
 
     def _decode(self, z, context):
         return LayerChain(self.flow_layers, self._embed(context)).forward(z)
@@ -152,7 +162,9 @@ class Flow(keras.Model):
                 self._check_context(context, tf.zeros((num_samples, 0)))
         elif self.conditional:
             self._check_context(None)
-        return self._sample(num_samples, context, temperature, seed)
+        return self._compiled("sample", self._sample)(
+            tf.constant(num_samples, tf.int32), context, tf.constant(temperature, tf.float32),
+            tf.constant(seed, tf.int64))
 
     def _is_single_context(self, context) -> bool:
         return context.shape.rank == (0 if self.num_classes is not None else 1)
@@ -188,23 +200,79 @@ class Flow(keras.Model):
         self._bpd_tracker.update_state(nll / (self.event_size * math.log(2.0)))
         return {m.name: m.result() for m in self.metrics}
 
-    def train_step(self, data):
+    def compile(self, optimizer="adam", *args, jit_compile="auto", **kwargs):
+        """`keras.Model.compile`; no loss is needed (the loss is the NLL).
+
+        Under a strategy with several replicas, ``jit_compile=True`` compiles each
+        replica's gradient computation with XLA and leaves the cross-replica update to
+        TensorFlow (XLA cannot compile the all-reduce of a multi-device step).
+        """
+        super().compile(optimizer, *args, jit_compile=jit_compile, **kwargs)
+        self._replica_jit = bool(self.jit_compile) and \
+            self.distribute_strategy.num_replicas_in_sync > 1
+        if self._replica_jit:
+            self.jit_compile = False
+
+    def _gradients(self, data):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             nll = self._nll_step(data, training=True)
             # Keras sums gradients across replicas: divide so any optimizer sees the mean.
             loss = self.optimizer.scale_loss(nll / replicas)
-        gradients = tape.gradient(loss, self.trainable_variables)
+        return nll, tape.gradient(loss, self.trainable_variables)
+
+    def train_step(self, data):
+        if getattr(self, "_replica_jit", False):
+            nll, gradients = self._compiled_replica_step()(data)
+        else:
+            nll, gradients = self._gradients(data)
         self.optimizer.apply(gradients, self.trainable_variables)
         return self._update_metrics(nll)
+
+    def _compiled_replica_step(self):
+        functions = self.__dict__.setdefault("_graph_functions", {})
+        if "replica_step" not in functions:
+            functions["replica_step"] = tf.function(self._gradients, jit_compile=True)
+        return functions["replica_step"]
 
     def test_step(self, data):
         return self._update_metrics(self._nll_step(data, training=False))
 
     def fit(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.fit`, with the data checked before the first step."""
+        """`keras.Model.fit`, with the data checked before the first step.
+
+        ActNorm layers that have not been initialised are initialised here, in one
+        normalizing pass over the first training batch, before the compiled steps run.
+        """
         self._check_training_data(x, y, kwargs.get("validation_data"))
+        self._initialize_actnorm(x, y, kwargs.get("batch_size") or 32)
         return super().fit(x, y, *args, **kwargs)
+
+    def _actnorms(self):
+        from tfp_flows.layers.actnorm import ActNorm
+
+        stack, found = list(self.flow_layers), []
+        while stack:
+            layer = stack.pop()
+            found += [layer] if isinstance(layer, ActNorm) else []
+            stack += list(getattr(layer, "inner", []))
+        return found
+
+    def _initialize_actnorm(self, x, y, batch_size):
+        actnorms = self._actnorms()
+        if not actnorms:
+            return
+        if any(float(layer.initialized.numpy()) < 0.5 for layer in actnorms):
+            if isinstance(x, tf.data.Dataset):
+                first = next(iter(x))
+                batch, context = self._unpack(first if isinstance(first, tuple) else (first,))
+            elif isinstance(x, np.ndarray) or tf.is_tensor(x):
+                batch, context = x[:batch_size], None if y is None else y[:batch_size]
+            else:
+                return  # other inputs (generators): layers initialise in the first step
+            self._log_prob(tf.convert_to_tensor(batch), self._check_context(context), True)
+        for layer in actnorms:
+            layer.skip_initialization = True
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         """`keras.Model.evaluate`, with the data checked first."""
