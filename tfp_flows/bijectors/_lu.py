@@ -7,15 +7,23 @@ Rows of ``x`` are vectors, so ``W x`` is written ``x @ W^T``.
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
+
+
+def strictly_lower_mask(size: int, dtype) -> tf.Tensor:
+    """Constant 0/1 mask of the strictly lower triangle: masks compile to one multiply,
+    where ``band_part`` compiles to iota/compare/select on every call."""
+    return tf.constant(np.tril(np.ones((size, size)), -1), dtype)
 
 
 def triangular_factors(lower, upper, log_scale, sign):
     """Returns ``(L, U')``; entries of ``lower``/``upper`` off their strict part are ignored."""
-    eye = tf.eye(tf.shape(log_scale)[-1], dtype=log_scale.dtype)
-    unit_lower = tf.linalg.band_part(lower, -1, 0) - tf.linalg.band_part(lower, 0, 0) + eye
-    diagonal = tf.linalg.diag(sign * tf.exp(log_scale))
-    upper = tf.linalg.band_part(upper, 0, -1) - tf.linalg.band_part(upper, 0, 0) + diagonal
+    size = log_scale.shape[-1]
+    mask = strictly_lower_mask(size, log_scale.dtype)
+    eye = tf.constant(np.eye(size), log_scale.dtype)
+    unit_lower = lower * mask + eye
+    upper = upper * tf.transpose(mask) + eye * (sign * tf.exp(log_scale))
     return unit_lower, upper
 
 

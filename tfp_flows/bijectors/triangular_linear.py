@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 from tensorflow_probability.python.internal import dtype_util
 
 from tfp_flows.bijectors._base import FlowBijector, check_event, check_floating
+from tfp_flows.bijectors._lu import strictly_lower_mask
 
 
 class TriangularLinear(FlowBijector):
@@ -38,8 +40,9 @@ class TriangularLinear(FlowBijector):
                              validate_args=validate_args, parameters=parameters, name=name)
 
     def _matrix(self):
-        strict = tf.linalg.band_part(self._lower, -1, 0) - tf.linalg.band_part(self._lower, 0, 0)
-        return strict + tf.linalg.diag(tf.exp(self._log_diagonal))
+        size = self._log_diagonal.shape[-1]
+        eye = tf.constant(np.eye(size), self.dtype)
+        return self._lower * strictly_lower_mask(size, self.dtype) + eye * tf.exp(self._log_diagonal)
 
     def _check(self, x):
         check_floating(x, "TriangularLinear")
