@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="compile the training step with XLA (default on)")
     train.add_argument("--strategy", choices=["default", "mirrored", "multiworker"],
                        default="default", help="tf.distribute strategy (default: one device)")
+    train.add_argument("--backup-dir",
+                       help="resume a killed run from here (keras BackupAndRestore)")
     train.add_argument("--out", default="tfp-flows-out", help="output directory")
 
     evaluate = commands.add_parser("evaluate", help="test NLL and bits/dim of a saved model")
@@ -125,8 +127,9 @@ class Staging:
     """Writes into a hidden sibling of ``out`` and moves the files in only on success,
     so a failed run never leaves partial output looking like a result."""
 
-    def __init__(self, out: str):
+    def __init__(self, out: str, keep: bool = True):
         self.out = Path(out)
+        self.keep = keep  # False: a non-chief worker, whose files are dropped
         self.path = self.out.parent / f".{self.out.name}.partial-{os.getpid()}"
 
     def __enter__(self) -> Path:
@@ -135,7 +138,7 @@ class Staging:
         return self.path
 
     def __exit__(self, kind, value, traceback):
-        if kind is None:
+        if kind is None and self.keep:
             self.out.mkdir(parents=True, exist_ok=True)
             for item in self.path.iterdir():
                 target = self.out / item.name
@@ -185,7 +188,7 @@ def cmd_train(args):
     import numpy as np
 
     from tfp_flows.callbacks import StopOnNonFiniteLoss
-    from tfp_flows.distribute import strategy_scope
+    from tfp_flows.distribute import is_chief, strategy_scope
 
     for name in ("epochs", "batch_size"):
         if getattr(args, name) < 1:
@@ -200,9 +203,15 @@ def cmd_train(args):
     print(f"tfp-flows: {flow.name} with {flow.count_params():,} parameters on {args.data} "
           f"({len(x_train)} train / {len(x_test)} test, {strategy.num_replicas_in_sync} "
           f"replica(s)); writing to {args.out}", flush=True)
-    with Staging(args.out) as out:
+    chief = is_chief(strategy)
+    callbacks = [StopOnNonFiniteLoss()]
+    if args.backup_dir:
+        # double_checkpoint keeps the previous backup, so a kill during a write
+        # never leaves the run without a readable one.
+        callbacks.append(keras.callbacks.BackupAndRestore(args.backup_dir, double_checkpoint=True))
+    with Staging(args.out if chief else f"{args.out}.worker-{os.getpid()}", keep=chief) as out:
         history = flow.fit(x_train, batch_size=args.batch_size, epochs=args.epochs,
-                           validation_data=(x_test,), callbacks=[StopOnNonFiniteLoss()],
+                           validation_data=(x_test,), callbacks=callbacks,
                            verbose=1 if sys.stdout.isatty() else 2)
         nll, bpd = _score(flow, x_test)
         flow.save(out / "model.keras")
@@ -216,6 +225,9 @@ def cmd_train(args):
                    "epochs": len(history["loss"]), "parameters": flow.count_params()}
         (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     print(f"test NLL {nll:.4f} nats, {bpd:.4f} bits/dim")
+    if not chief:
+        print("non-chief worker: the chief writes the outputs")
+        return
     print(f"wrote {args.out}/: model.keras, history.json, metrics.json, samples.npy, "
           f"{', '.join(pictures + ['export/1'])}")
 

@@ -21,6 +21,28 @@ def make_strategy(name: str = "default") -> tf.distribute.Strategy:
     raise ValueError(f"expected a strategy in {list(STRATEGIES)}; got {name!r}.")
 
 
+def is_chief(strategy: tf.distribute.Strategy | None = None) -> bool:
+    """True unless this process is a non-chief worker of a multi-worker strategy.
+
+    Only the chief should write models, pictures and exports; the others hold the
+    same weights.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    return task_type in (None, "chief") or (
+        task_type == "worker" and task_id == 0
+        and "chief" not in resolver.cluster_spec().as_dict())
+
+
+def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
+    """True for a collective all-reduce strategy spanning several workers."""
+    extended = getattr(strategy, "extended", None)
+    return bool(getattr(extended, "_in_multi_worker_mode", lambda: False)())
+
+
 @contextlib.contextmanager
 def strategy_scope(name: str = "default"):
     """Enters ``make_strategy(name).scope()`` and yields the strategy."""

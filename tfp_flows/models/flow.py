@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_flows.distribute import is_multi_worker
 from tfp_flows.layers.base import LayerChain, build_sequence
 from tfp_flows.layers.dequantize import Dequantize
 
@@ -198,7 +199,12 @@ class Flow(keras.Model):
     def _update_metrics(self, nll):
         self._loss_tracker.update_state(nll)
         self._bpd_tracker.update_state(nll / (self.event_size * math.log(2.0)))
-        return {m.name: m.result() for m in self.metrics}
+        results = {m.name: m.result() for m in self.metrics}
+        if is_multi_worker(tf.distribute.get_strategy()):
+            # Keras 3 reduces metrics across workers with a mean over axis 0, which a
+            # scalar does not have: hand it vectors of one element.
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
+        return results
 
     def compile(self, optimizer="adam", *args, jit_compile="auto", **kwargs):
         """`keras.Model.compile`; no loss is needed (the loss is the NLL).
