@@ -63,7 +63,7 @@ def test_two_workers_on_loopback_end_with_the_same_weights(tmp_path):
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    for p, (out, err) in zip(processes, outputs):
+    for p, (_, err) in zip(processes, outputs):
         assert p.returncode == 0, err[-3000:]
     reports = [last_json(out) for out, _ in outputs]
     assert [r["chief"] for r in reports] == [True, False]
