@@ -62,7 +62,6 @@ class Flow(keras.Model):
         self.latent_shape = build_sequence(self.flow_layers, (None,) + self.event_shape)[1:]
         self.discrete = bool(self.flow_layers) and isinstance(self.flow_layers[0], Dequantize)
         self._loss_tracker = keras.metrics.Mean(name="loss")
-        self._bpd_tracker = keras.metrics.Mean(name="bits_per_dim")
         # One pass on zeros builds the lazily-built parts (conditioners, embedding).
         self._normalize(tf.zeros((1,) + self.event_shape), self._dummy_context(1), False)
         self.built = True
@@ -185,7 +184,7 @@ class Flow(keras.Model):
 
     @property
     def metrics(self):
-        return [self._loss_tracker, self._bpd_tracker]
+        return [self._loss_tracker]
 
     def _unpack(self, data):
         x, context, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -198,8 +197,8 @@ class Flow(keras.Model):
 
     def _update_metrics(self, nll):
         self._loss_tracker.update_state(nll)
-        self._bpd_tracker.update_state(nll / (self.event_size * math.log(2.0)))
-        results = {m.name: m.result() for m in self.metrics}
+        loss = self._loss_tracker.result()  # bits/dim is a fixed multiple: one tracker
+        results = {"loss": loss, "bits_per_dim": loss / (self.event_size * math.log(2.0))}
         if is_multi_worker(tf.distribute.get_strategy()):
             # Keras 3 reduces metrics across workers with a mean over axis 0, which a
             # scalar does not have: hand it vectors of one element.
