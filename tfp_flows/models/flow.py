@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -210,8 +211,16 @@ class Flow(keras.Model):
 
         Under a strategy with several replicas, ``jit_compile=True`` compiles each
         replica's gradient computation with XLA and leaves the cross-replica update to
-        TensorFlow (XLA cannot compile the all-reduce of a multi-device step).
+        TensorFlow (XLA cannot compile the all-reduce of a multi-device step), and
+        ``steps_per_execution`` is 1: Keras 3.15's multi-step loop fails under
+        ``MirroredStrategy`` for any model ("You must feed a value for placeholder").
         """
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        if replicas > 1 and kwargs.get("steps_per_execution", 1) != 1:
+            warnings.warn(f"{self.name}: steps_per_execution={kwargs['steps_per_execution']} "
+                          f"is set to 1 under a strategy with {replicas} replicas (Keras' "
+                          "multi-step loop fails there).", stacklevel=2)
+            kwargs["steps_per_execution"] = 1
         super().compile(optimizer, *args, jit_compile=jit_compile, **kwargs)
         self._replica_jit = bool(self.jit_compile) and \
             self.distribute_strategy.num_replicas_in_sync > 1
