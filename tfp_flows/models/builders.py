@@ -19,8 +19,8 @@ def _coupling_class(coupling: str):
     return COUPLINGS[coupling]
 
 
-def RealNVP(event_size: int, num_steps: int = 8, hidden_units=(64, 64),  # noqa: N802
-            coupling: str = "affine", linear: str = "lu", actnorm: bool = True,
+def RealNVP(event_size: int, num_steps: int = 16, hidden_units=(64, 64),  # noqa: N802
+            coupling: str = "affine", linear: str = "auto", actnorm: bool = True,
             context_shape=None, num_classes=None, embedding_dim: int = 16,
             seed: int | None = 0, name: str = "realnvp") -> Flow:
     """A flow for vectors: ``num_steps`` of [ActNorm,] LU linear map (or a reversal), coupling.
@@ -33,14 +33,18 @@ def RealNVP(event_size: int, num_steps: int = 8, hidden_units=(64, 64),  # noqa:
         num_steps: number of couplings.
         hidden_units: widths of each conditioner `MLP`.
         coupling: ``"affine"``, ``"additive"`` or ``"prelu"``.
-        linear: ``"lu"`` (a learned `LULinear`) or ``"reverse"`` (a fixed reversal).
+        linear: ``"lu"`` (a learned `LULinear`), ``"reverse"`` (a fixed reversal) or
+            ``"auto"``: a reversal for 2-D data, where it already mixes the two
+            coordinates at a fraction of the cost, LU maps above.
         actnorm: put an `ActNorm` first in every step.
         context_shape / num_classes / embedding_dim: see `Flow`.
         seed: seed of the LU initial rotations.
     """
     coupling_class = _coupling_class(coupling)
-    if linear not in ("lu", "reverse"):
-        raise ValueError(f"RealNVP: expected linear in ['lu', 'reverse']; got {linear!r}.")
+    if linear not in ("auto", "lu", "reverse"):
+        raise ValueError(f"RealNVP: expected linear in ['auto', 'lu', 'reverse']; got {linear!r}.")
+    if linear == "auto":
+        linear = "reverse" if int(event_size) == 2 else "lu"
     if int(event_size) < 2 or int(num_steps) < 1:
         raise ValueError(f"RealNVP: expected event_size >= 2 and num_steps >= 1; got "
                          f"event_size={event_size}, num_steps={num_steps}.")

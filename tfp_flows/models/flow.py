@@ -281,7 +281,12 @@ class Flow(keras.Model):
                 first = next(iter(x))
                 batch, context = self._unpack(first if isinstance(first, tuple) else (first,))
             elif isinstance(x, np.ndarray) or tf.is_tensor(x):
-                batch, context = x[:batch_size], None if y is None else y[:batch_size]
+                # Rows drawn at random (seeded): data stored sorted by class or time
+                # would give a biased first slice.
+                rows = np.sort(np.random.default_rng(0).choice(
+                    len(x), min(batch_size, len(x)), replace=False))
+                batch = tf.gather(x, rows)
+                context = None if y is None else tf.gather(y, rows)
             else:
                 return  # other inputs (generators): layers initialise in the first step
             self._log_prob(tf.convert_to_tensor(batch), self._check_context(context), True)
