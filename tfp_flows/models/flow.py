@@ -112,10 +112,14 @@ class Flow(keras.Model):
 
     def _compiled(self, name: str, fn):
         """``fn`` as a cached ``tf.function``: the graph the export serves, so in-memory
-        and served numbers agree to float32 rounding, and fast after the first call."""
+        and served numbers agree to float32 rounding, and fast after the first call.
+
+        No autograph: the flow has no tensor-dependent Python control flow, and
+        autograph re-reads source files (and fails on lambdas) at trace time.
+        """
         functions = self.__dict__.setdefault("_graph_functions", {})
         if name not in functions:
-            functions[name] = tf.function(fn, reduce_retracing=True)
+            functions[name] = tf.function(fn, reduce_retracing=True, autograph=False)
         return functions[name]
 
     def log_prob(self, x, context=None):
@@ -251,7 +255,8 @@ class Flow(keras.Model):
     def _compiled_replica_step(self):
         functions = self.__dict__.setdefault("_graph_functions", {})
         if "replica_step" not in functions:
-            functions["replica_step"] = tf.function(self._gradients, jit_compile=True)
+            functions["replica_step"] = tf.function(self._gradients, jit_compile=True,
+                                                    autograph=False)
         return functions["replica_step"]
 
     def test_step(self, data):
