@@ -225,5 +225,9 @@ def test_conditional_flow_needs_its_context(moons):
         flow.log_prob(x, np.zeros((4, 2), np.float32))
     with pytest.raises(ValueError, match="needs context"):
         flow.compile(optimizer="adam") or flow.fit(x, verbose=0)
+    with pytest.raises(ValueError, match="needs context"):
+        flow.sample(2)
+    with pytest.raises(ValueError, match="not conditional"):
+        tfp_flows.RealNVP(2, num_steps=1, hidden_units=(4,)).sample(2, context=np.zeros(3))
     with pytest.raises(ValueError, match="cannot be halved 3 times"):
         tfp_flows.Glow((12, 12, 1), num_levels=3)

@@ -170,8 +170,8 @@ class Flow(keras.Model):
             context = tf.convert_to_tensor(context)
             if not self._is_single_context(context):
                 self._check_context(context, tf.zeros((num_samples, 0)))
-        elif self.conditional:
-            self._check_context(None)
+        else:
+            self._check_context(context)  # a conditional flow without one, or the reverse
         return self._compiled("sample", self._sample)(
             tf.constant(num_samples, tf.int32), context, tf.constant(temperature, tf.float32),
             tf.constant(seed, tf.int64))
