@@ -10,6 +10,19 @@ from __future__ import annotations
 import tensorflow as tf
 
 
+def in_graph_loop(fn):
+    """A ``tf.function`` ``xs -> fn(xs[-1])`` that calls ``fn`` on every leading slice of ``xs``."""
+
+    @tf.function
+    def run(xs):
+        out = tf.constant(0.0)
+        for i in tf.range(tf.shape(xs)[0]):
+            out = fn(xs[i])
+        return out
+
+    return run
+
+
 def make_trainer(loss_fn, variables, optimizer, jit_compile: bool = True):
     """Returns ``run(xs)``: one step per leading slice of ``xs`` ``[S, batch, ...]``; last loss."""
     variables = list(variables)
@@ -23,12 +36,6 @@ def make_trainer(loss_fn, variables, optimizer, jit_compile: bool = True):
         optimizer.apply_gradients(zip(gradients, variables))
         return loss
 
-    @tf.function
-    def run(xs):
-        loss = tf.constant(0.0)
-        for i in tf.range(tf.shape(xs)[0]):
-            loss = step(xs[i])
-        return loss
-
+    run = in_graph_loop(step)
     run.step = step
     return run

@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf  # noqa: E402
 
 from benchmarks import _common
-from benchmarks._loop import make_trainer
+from benchmarks._loop import in_graph_loop, make_trainer
 from benchmarks.moons import BATCH, LR, NUM_STEPS, ours, ours_loss, tfp_loss, tfp_realnvp
 from tfp_flows.data import load_two_moons  # noqa: E402
 
@@ -87,12 +87,7 @@ def main(argv=None):
         return run
 
     def repeated(fn):
-        @tf.function
-        def loop(xs_):
-            out = tf.constant(0.0)
-            for i in tf.range(tf.shape(xs_)[0]):
-                out = fn(xs_[i])
-            return out
+        loop = in_graph_loop(fn)
         return lambda: loop(xs)
 
     # Trace (Python only) and first call (XLA compile + one step) of each compiled step.
