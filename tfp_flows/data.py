@@ -85,8 +85,3 @@ def load(name: str):
         raise ValueError(f"unknown data set {name!r}; expected one of {', '.join(DATASETS)} "
                          f"or a path to a .npy, .npz or .csv file.")
     return loaders[name]()
-
-
-def bits_per_dim(log_prob, event_size: int):
-    """``-log p(x) / (D log 2)``: nats per example to bits per dimension."""
-    return -np.asarray(log_prob) / (event_size * math.log(2.0))

@@ -110,7 +110,7 @@ class Flow(keras.Model):
         """``log p(x | context)`` for a batch; the Keras entry point."""
         return self._log_prob(self._check_x(x), self._check_context(context, x), training)
 
-    def _compiled(self, name: str, fn):
+    def _compiled(self, name: str, fn, jit_compile: bool = False):
         """``fn`` as a cached ``tf.function``: the graph the export serves, so in-memory
         and served numbers agree to float32 rounding, and fast after the first call.
 
@@ -119,7 +119,8 @@ class Flow(keras.Model):
         """
         functions = self.__dict__.setdefault("_graph_functions", {})
         if name not in functions:
-            functions[name] = tf.function(fn, reduce_retracing=True, autograph=False)
+            functions[name] = tf.function(fn, reduce_retracing=True, autograph=False,
+                                          jit_compile=jit_compile)
         return functions[name]
 
     def log_prob(self, x, context=None):
@@ -246,18 +247,11 @@ class Flow(keras.Model):
 
     def train_step(self, data):
         if getattr(self, "_replica_jit", False):
-            nll, gradients = self._compiled_replica_step()(data)
+            nll, gradients = self._compiled("replica_step", self._gradients, jit_compile=True)(data)
         else:
             nll, gradients = self._gradients(data)
         self.optimizer.apply(gradients, self.trainable_variables)
         return self._update_metrics(nll)
-
-    def _compiled_replica_step(self):
-        functions = self.__dict__.setdefault("_graph_functions", {})
-        if "replica_step" not in functions:
-            functions["replica_step"] = tf.function(self._gradients, jit_compile=True,
-                                                    autograph=False)
-        return functions["replica_step"]
 
     def test_step(self, data):
         return self._update_metrics(self._nll_step(data, training=False))
