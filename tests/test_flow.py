@@ -78,6 +78,28 @@ def test_xla_step_matches_the_uncompiled_step(moons):
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-4)
 
 
+def test_fused_xla_steps_match_keras_steps(moons):
+    """Several steps in one XLA program (steps_per_execution > 1) train exactly as one by one,
+    also across a short last group and a smaller last batch (600 rows: 4 x 128 + 88)."""
+    x, _ = moons
+    results = []
+    for steps in (1, 2):
+        keras.utils.set_random_seed(3)
+        flow = tfp_flows.RealNVP(2, num_steps=2, hidden_units=(16,), seed=1)
+        flow.compile(optimizer=keras.optimizers.Adam(0.01), jit_compile=True,
+                     steps_per_execution=steps)
+        history = flow.fit(x[:600], batch_size=128, epochs=2, shuffle=False, verbose=0)
+        logs = flow.train_on_batch(x[:64], return_dict=True)
+        results.append((history.history["loss"], logs["loss"],
+                        [v.numpy() for v in flow.trainable_variables], flow.train_function))
+    (loss_1, batch_1, weights_1, _), (loss_2, batch_2, weights_2, fused) = results
+    assert fused.__qualname__.startswith("fused_train_function")
+    np.testing.assert_allclose(loss_2, loss_1, rtol=1e-5)
+    np.testing.assert_allclose(batch_2, batch_1, rtol=1e-5)
+    for a, b in zip(weights_1, weights_2):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+
+
 def test_tf_data_callbacks_and_validation(tmp_path, moons):
     x, x_test = moons
     flow = tfp_flows.RealNVP(2, num_steps=2, hidden_units=(16,))

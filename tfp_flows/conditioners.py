@@ -11,6 +11,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tfp_flows import _conv
+
 
 @keras.saving.register_keras_serializable(package="tfp_flows")
 class MLP(keras.layers.Layer):
@@ -57,6 +59,16 @@ class MLP(keras.layers.Layer):
                 "hidden_units": list(self.hidden_units), "activation": self.activation}
 
 
+class _Conv2D(keras.layers.Conv2D):
+    """`keras.layers.Conv2D` whose gradients stay fast inside XLA loops (see `tfp_flows._conv`)."""
+
+    def convolution_op(self, inputs, kernel):
+        if self.data_format == "channels_last" and _conv.supported(
+                kernel.shape, self.padding, self.strides, self.dilation_rate):
+            return _conv.conv2d(inputs, kernel, self.padding)
+        return super().convolution_op(inputs, kernel)
+
+
 @keras.saving.register_keras_serializable(package="tfp_flows")
 class ConvNet(keras.layers.Layer):
     """Glow's conditioner for ``[H, W, C]`` events: 3x3 conv, 1x1 conv, zero-initialised 3x3 conv.
@@ -79,12 +91,12 @@ class ConvNet(keras.layers.Layer):
         self.output_channels = int(output_channels)
         self.hidden_channels = int(hidden_channels)
         policy = self.dtype_policy
-        self.conv_in = keras.layers.Conv2D(hidden_channels, 3, padding="same", activation="relu",
+        self.conv_in = _Conv2D(hidden_channels, 3, padding="same", activation="relu",
                                            dtype=policy, name="conv_in")
         self.context_projection = keras.layers.Dense(hidden_channels, dtype=policy, name="context")
-        self.conv_mid = keras.layers.Conv2D(hidden_channels, 1, activation="relu", dtype=policy,
+        self.conv_mid = _Conv2D(hidden_channels, 1, activation="relu", dtype=policy,
                                             name="conv_mid")
-        self.conv_out = keras.layers.Conv2D(output_channels, 3, padding="same",
+        self.conv_out = _Conv2D(output_channels, 3, padding="same",
                                             kernel_initializer="zeros", dtype=policy,
                                             name="conv_out")
 

