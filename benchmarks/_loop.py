@@ -23,19 +23,30 @@ def in_graph_loop(fn):
     return run
 
 
-def make_trainer(loss_fn, variables, optimizer, jit_compile: bool = True):
-    """Returns ``run(xs)``: one step per leading slice of ``xs`` ``[S, batch, ...]``; last loss."""
+def make_trainer(loss_fn, variables, optimizer, jit_compile: bool = True, fused: bool = False):
+    """Returns ``run(xs)``: one step per leading slice of ``xs`` ``[S, batch, ...]``; last loss.
+
+    ``fused``: all ``S`` steps in one XLA program (a ``tf.while_loop`` inside the
+    compiled function), as ``tfp_flows`` runs ``fit`` with ``steps_per_execution``.
+    """
     variables = list(variables)
     optimizer.build(variables)
 
-    @tf.function(jit_compile=jit_compile)
-    def step(x):
+    def step_fn(x):
         with tf.GradientTape() as tape:
             loss = loss_fn(x)
         gradients = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(gradients, variables))
         return loss
 
-    run = in_graph_loop(step)
+    step = tf.function(step_fn, jit_compile=jit_compile)
+    if fused:
+        @tf.function(jit_compile=True)
+        def run(xs):
+            return tf.while_loop(lambda i, loss: i < tf.shape(xs)[0],
+                                 lambda i, loss: (i + 1, step_fn(xs[i])),
+                                 (tf.constant(0), tf.constant(0.0)))[1]
+    else:
+        run = in_graph_loop(step)
     run.step = step
     return run

@@ -43,12 +43,19 @@ class Dequantize(FlowLayer):
     def call(self, x, context=None, training=False):
         x = tf.cast(x, self.compute_dtype)
         if training:
-            x = x + keras.random.uniform(tf.shape(x), dtype=x.dtype, seed=self.noise)
+            x = x + self._uniform_noise(tf.shape(x), x.dtype)
         else:
             x = x + 0.5
         size = int(np.prod(x.shape[1:]))
         log_det = -size * np.log(self.levels) * tf.ones(tf.shape(x)[:1], x.dtype)
         return x / self.levels - 0.5, log_det
+
+    def _uniform_noise(self, shape, dtype):
+        """U(0, 1) noise, Philox from the layer's seed state. `keras.random.uniform` lets
+        TensorFlow pick the algorithm at run time, which XLA compiles 25x slower
+        (about 1 ms for 4096 numbers on a CPU, a twentieth of a digits Glow step)."""
+        seed = tf.cast(tf.math.floormod(self.noise.next(), 2**31 - 1), tf.int32)
+        return tf.random.stateless_uniform(shape, seed=seed, dtype=dtype, alg="philox")
 
     def get_config(self):
         return {**super().get_config(), "levels": self.levels, "seed": self.seed}
