@@ -5,7 +5,11 @@ Measured per training step (batch 256, 8 couplings, MLP 64x64), all sides altern
 - ``fit (tf.data)``: ``model.fit`` on a prebuilt repeating ``tf.data.Dataset``;
 - ``step``: our ``Flow._log_prob`` in the hand-written XLA step (``benchmarks._loop``);
 - ablations of the step: no ActNorm; a fixed reversal instead of ``LULinear``; both;
+- ``step, fused``: the same step, all steps of a slice in one XLA program (as ``fit``
+  runs them with ``steps_per_execution``);
 - ``TFP``: the baseline of the ``moons`` case in the same loop;
+- the Adam update alone (constant gradients) of our flow's variables, one XLA
+  launch per step against all steps in one XLA program: the launch cost;
 - the loss alone (no gradient, no update), ours vs TFP;
 and, per compiled step, the number of HLO instructions after XLA's optimisation and
 the time to trace (Python) versus the time of the first call (XLA compile + run).
@@ -70,6 +74,10 @@ def main(argv=None):
     dataset = dataset.cache().repeat().prefetch(tf.data.AUTOTUNE)
 
     flow, step = trainer_for()
+    keras.utils.set_random_seed(0)
+    flow_fused = ours(num_steps=couplings)
+    step_fused = make_trainer(ours_loss(flow_fused), flow_fused.trainable_variables, adam(),
+                              fused=True)
     _, step_no_actnorm = trainer_for(actnorm=False)
     _, step_reverse = trainer_for(linear="reverse")
     _, step_bare = trainer_for(actnorm=False, linear="reverse")
@@ -90,6 +98,23 @@ def main(argv=None):
         loop = in_graph_loop(fn)
         return lambda: loop(xs)
 
+    def adam_only(fused):
+        variables = ours(num_steps=couplings).trainable_variables
+        optimizer = adam()
+        optimizer.build(variables)
+        gradients = [tf.fill(v.shape, 1e-3) for v in variables]
+
+        def update(x):
+            optimizer.apply_gradients(zip(gradients, variables))
+            return tf.reduce_sum(x[:1])
+
+        if fused:
+            loop = tf.function(lambda xs: tf.while_loop(
+                lambda i, out: i < tf.shape(xs)[0], lambda i, out: (i + 1, update(xs[i])),
+                (tf.constant(0), tf.constant(0.0)))[1], jit_compile=True)
+            return lambda: loop(xs)
+        return repeated(tf.function(update, jit_compile=True))
+
     # Trace (Python only) and first call (XLA compile + one step) of each compiled step.
     first = {}
     for name, trainer in [("ours", step), ("tfp", step_tfp)]:
@@ -106,20 +131,27 @@ def main(argv=None):
         "fit (tf.data)": lambda: flow_ds.fit(dataset, steps_per_epoch=chunk, epochs=1, shuffle=False,
                                              verbose=0),
         "step": sliced(step),
+        "step, fused": sliced(step_fused),
         "step, no ActNorm": sliced(step_no_actnorm),
         "step, reversal not LU": sliced(step_reverse),
         "step, neither": sliced(step_bare),
         "TFP step": sliced(step_tfp),
         "loss only, ours": repeated(loss_ours),
         "loss only, TFP": repeated(loss_tfp),
+        "Adam only, one XLA launch per step": adam_only(False),
+        "Adam only, steps in one XLA program": adam_only(True),
     }
     for fn in sides.values():  # compile and warm up
         fn()
     stats = _common.alternate(sides, repeats)
     per_step_us = {name: 1e6 * s["median_s"] / chunk for name, s in stats.items()}
     tfp_us = per_step_us["TFP step"]
-    rows = [_common.row(f"us/step: {name}", us, tfp_us if "loss" not in name
-                        else per_step_us["loss only, TFP"], "us", higher_is_better=False)
+    def baseline(name):
+        if name.startswith("Adam"):
+            return None
+        return per_step_us["loss only, TFP"] if "loss" in name else tfp_us
+
+    rows = [_common.row(f"us/step: {name}", us, baseline(name), "us", higher_is_better=False)
             for name, us in per_step_us.items()]
     rows += [
         _common.row("trace of compiled step (Python)", first["ours"]["trace_s"],
