@@ -80,16 +80,18 @@ def test_xla_step_matches_the_uncompiled_step(moons):
 
 def test_fused_xla_steps_match_keras_steps(moons):
     """Several steps in one XLA program (steps_per_execution > 1) train exactly as one by one,
-    also across a short last group and a smaller last batch (600 rows: 4 x 128 + 88)."""
-    x, _ = moons
+    also across a short last group, a smaller last batch (600 rows: 4 x 128 + 88) and
+    (x, context) pairs; the unconditional fused path is the shared fixture's."""
+    x = moons[0][:600]
+    context = np.random.default_rng(0).normal(size=(600, 3)).astype(np.float32)
     results = []
     for steps in (1, 2):
         keras.utils.set_random_seed(3)
-        flow = tfp_flows.RealNVP(2, num_steps=2, hidden_units=(16,), seed=1)
+        flow = tfp_flows.RealNVP(2, num_steps=2, hidden_units=(16,), context_shape=(3,), seed=1)
         flow.compile(optimizer=keras.optimizers.Adam(0.01), jit_compile=True,
                      steps_per_execution=steps)
-        history = flow.fit(x[:600], batch_size=128, epochs=2, shuffle=False, verbose=0)
-        logs = flow.train_on_batch(x[:64], return_dict=True)
+        history = flow.fit(x, context, batch_size=128, epochs=2, shuffle=False, verbose=0)
+        logs = flow.train_on_batch(x[:64], context[:64], return_dict=True)
         results.append((history.history["loss"], logs["loss"],
                         [v.numpy() for v in flow.trainable_variables], flow.train_function))
     (loss_1, batch_1, weights_1, _), (loss_2, batch_2, weights_2, fused) = results
