@@ -55,15 +55,30 @@ class LayerChain(FlowBijector):
     see their inputs.
     """
 
-    def __init__(self, layers, context=None, training: bool = False, name: str = "LayerChain"):
+    def __init__(self, layers, context=None, training: bool = False, event_ndims: int | None = None,
+                 name: str = "LayerChain"):
         parameters = dict(locals())
         self._layers = list(layers)
         self._context = context
         self._training = training
-        self._chain = tfb.Chain([layer.bijector(context, training) for layer in self._layers])
-        super().__init__(forward_min_event_ndims=self._chain.forward_min_event_ndims,
-                         inverse_min_event_ndims=self._chain.inverse_min_event_ndims,
-                         parameters=parameters, name=name)
+        self._chain_bijector = None
+        if event_ndims is None:
+            forward_ndims = self._chain.forward_min_event_ndims
+            inverse_ndims = self._chain.inverse_min_event_ndims
+        else:  # given: the chain of bijectors is built only if a TFP method needs it
+            forward_ndims = inverse_ndims = int(event_ndims)
+        super().__init__(forward_min_event_ndims=forward_ndims,
+                         inverse_min_event_ndims=inverse_ndims, parameters=parameters, name=name)
+
+    @property
+    def _chain(self):
+        """``tfb.Chain`` of the layers' bijectors, built on first use: the training path
+        (`inverse_and_log_det`) calls the layers and never needs it, and building it
+        for every nested level made tracing a deep multiscale flow slower."""
+        if self._chain_bijector is None:
+            self._chain_bijector = tfb.Chain([layer.bijector(self._context, self._training)
+                                              for layer in self._layers])
+        return self._chain_bijector
 
     def _forward(self, x):
         return self._chain.forward(x)

@@ -48,8 +48,8 @@ class FactorOut(FlowLayer):
                                              self.hidden_units, self.hidden_channels, "prior")
 
     def bijector(self, context=None, training=False):
-        return bijectors.FactorOut(LayerChain(self.inner, context, training), self.prior,
-                                   context, event_ndims=self.event_ndims)
+        inner = LayerChain(self.inner, context, training, event_ndims=self.event_ndims)
+        return bijectors.FactorOut(inner, self.prior, context, event_ndims=self.event_ndims)
 
     def get_config(self):
         return {**super().get_config(),

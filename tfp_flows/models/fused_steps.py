@@ -13,7 +13,12 @@ execution are stacked and one XLA program runs all ``S`` steps in a
 Semantics are Keras': up to ``S`` batches per call, callbacks every ``S`` steps,
 the same ``train_step`` and the same logs. A group that is short (the end of an
 epoch) or holds a smaller last batch runs one compiled step per batch instead of
-compiling a loop for one odd shape.
+compiling a loop for one odd shape; so does ``S = 1``.
+
+The compiled step is called straight from Python, not from inside a graph function
+as Keras does: TensorFlow then has no outer graph to optimise, and for a deep flow
+that optimisation costs seconds before the first step (about 10 s of the 46 s a
+3-level, 48-step 32x32x3 Glow took to start; ``python -m benchmarks glow_compile``).
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ def _shapes(batch):
 
 def fused_train_function(model, steps: int):
     """A Keras ``train_function(iterator) -> logs`` running ``steps`` steps per XLA call.
+
+    ``steps`` is ``steps_per_execution`` (1 or more).
 
     ``model`` needs ``train_step(data)`` (updates weights and metrics) and
     ``metrics_logs()`` (the logs, read without updating).
@@ -68,7 +75,7 @@ def fused_train_function(model, steps: int):
         batches = next_batches(iterator)
         if not batches:
             raise StopIteration
-        if len(batches) == steps and len({_shapes(batch) for batch in batches}) == 1:
+        if steps > 1 and len(batches) == steps and len({_shapes(b) for b in batches}) == 1:
             return loop(_stack(batches))
         for batch in batches:
             logs = single(batch)
