@@ -4,11 +4,12 @@ Keras runs ``steps_per_execution`` steps as a graph loop that launches one XLA
 program per step. Each launch hands every variable to XLA (weights, optimizer
 slots, metrics: about 170 for an 8-coupling RealNVP) and takes them back, and on
 a CPU that costs as much as a small flow's step itself: the Adam update alone of
-an 8-coupling RealNVP's 35k parameters in 56 variables takes about 0.8 ms per
-launched step and 0.05 ms inside one compiled loop (``python -m benchmarks
-moons_profile``, "Adam only" rows). Here the ``S`` batches of an
-execution are stacked and one XLA program runs all ``S`` steps in a
-``tf.while_loop``, so variables cross the boundary once per execution.
+an 8-coupling RealNVP's 35k parameters in 56 variables takes about 1.1 ms per
+launched step and 0.04 ms inside one compiled loop (``python -m benchmarks
+moons_profile``, "Adam only" rows). Here the ``S`` batches of an execution are
+stacked and one XLA program runs all ``S`` steps in a ``tf.while_loop``, so
+variables cross the boundary once per execution. The price: the ``S`` batches are
+held in memory at once (``S * batch`` examples).
 
 Semantics are Keras': up to ``S`` batches per call, callbacks every ``S`` steps,
 the same ``train_step`` and the same logs. A group that is short (the end of an
