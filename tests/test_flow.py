@@ -102,6 +102,24 @@ def test_fused_xla_steps_match_keras_steps(moons):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
 
 
+def test_fused_glow_steps_match_keras_steps():
+    """The fused loop's convolution gradients (tfp_flows._conv) train a Glow as Keras' steps do."""
+    x, _ = digits_like(64)
+    weights = []
+    for steps in (1, 2):
+        keras.utils.set_random_seed(5)
+        flow = small_glow()
+        initial = [v.numpy() for v in flow.trainable_variables]
+        flow.compile(optimizer=keras.optimizers.SGD(0.01), jit_compile=True,
+                     steps_per_execution=steps)
+        flow.fit(x, batch_size=16, epochs=1, shuffle=False, verbose=0)
+        weights.append([v.numpy() for v in flow.trainable_variables])
+    moved = max(float(np.max(np.abs(b - a))) for a, b in zip(initial, weights[1]))
+    assert moved > 1e-3, moved  # four steps changed the weights, so equal weights mean equal steps
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+
+
 def test_tf_data_callbacks_and_validation(tmp_path, moons):
     x, x_test = moons
     flow = tfp_flows.RealNVP(2, num_steps=2, hidden_units=(16,))
