@@ -63,9 +63,7 @@ def _conv2d_with_forward_gradients(x, kernel, padding):
                               tf.transpose(dy, [1, 2, 0, 3]), 1, "VALID")
             return dx, tf.transpose(dk, [1, 2, 0, 3])
 
-        # Padding written out: XLA swaps the operands of a "same" convolution whose
-        # kernel is wider than its input (3x3 on 2x2), again into the slow form.
-        x_padded = tf.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]])
+        x_padded = tf.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]])  # kept for dk
         return tf.nn.conv2d(x_padded, kernel, 1, "VALID"), grad
 
     return conv(x, kernel)
