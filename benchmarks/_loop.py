@@ -23,11 +23,23 @@ def in_graph_loop(fn):
     return run
 
 
+def in_xla_loop(fn):
+    """Like `in_graph_loop`, but the loop itself is XLA-compiled: all slices in one XLA
+    program, as ``tfp_flows`` runs ``fit`` with ``steps_per_execution``."""
+
+    @tf.function(jit_compile=True)
+    def run(xs):
+        return tf.while_loop(lambda i, out: i < tf.shape(xs)[0],
+                             lambda i, out: (i + 1, fn(xs[i])),
+                             (tf.constant(0), tf.constant(0.0)))[1]
+
+    return run
+
+
 def make_trainer(loss_fn, variables, optimizer, jit_compile: bool = True, fused: bool = False):
     """Returns ``run(xs)``: one step per leading slice of ``xs`` ``[S, batch, ...]``; last loss.
 
-    ``fused``: all ``S`` steps in one XLA program (a ``tf.while_loop`` inside the
-    compiled function), as ``tfp_flows`` runs ``fit`` with ``steps_per_execution``.
+    ``fused``: all ``S`` steps in one XLA program (`in_xla_loop`).
     """
     variables = list(variables)
     optimizer.build(variables)
@@ -40,13 +52,6 @@ def make_trainer(loss_fn, variables, optimizer, jit_compile: bool = True, fused:
         return loss
 
     step = tf.function(step_fn, jit_compile=jit_compile)
-    if fused:
-        @tf.function(jit_compile=True)
-        def run(xs):
-            return tf.while_loop(lambda i, loss: i < tf.shape(xs)[0],
-                                 lambda i, loss: (i + 1, step_fn(xs[i])),
-                                 (tf.constant(0), tf.constant(0.0)))[1]
-    else:
-        run = in_graph_loop(step)
+    run = in_xla_loop(step_fn) if fused else in_graph_loop(step)
     run.step = step
     return run

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf  # noqa: E402
 
 from benchmarks import _common
-from benchmarks._loop import in_graph_loop, make_trainer
+from benchmarks._loop import in_graph_loop, in_xla_loop, make_trainer
 from benchmarks.moons import BATCH, LR, NUM_STEPS, ours, ours_loss, tfp_loss, tfp_realnvp
 from tfp_flows.data import load_two_moons  # noqa: E402
 
@@ -59,10 +59,10 @@ def main(argv=None):
     def adam():
         return keras.optimizers.Adam(LR)
 
-    def trainer_for(**kwargs):
+    def trainer_for(fused=False, **kwargs):
         keras.utils.set_random_seed(0)
         flow = ours(num_steps=couplings, **kwargs)
-        return flow, make_trainer(ours_loss(flow), flow.trainable_variables, adam())
+        return flow, make_trainer(ours_loss(flow), flow.trainable_variables, adam(), fused=fused)
 
     keras.utils.set_random_seed(0)
     flow_fit = ours(num_steps=couplings)
@@ -74,10 +74,7 @@ def main(argv=None):
     dataset = dataset.cache().repeat().prefetch(tf.data.AUTOTUNE)
 
     flow, step = trainer_for()
-    keras.utils.set_random_seed(0)
-    flow_fused = ours(num_steps=couplings)
-    step_fused = make_trainer(ours_loss(flow_fused), flow_fused.trainable_variables, adam(),
-                              fused=True)
+    _, step_fused = trainer_for(fused=True)
     _, step_no_actnorm = trainer_for(actnorm=False)
     _, step_reverse = trainer_for(linear="reverse")
     _, step_bare = trainer_for(actnorm=False, linear="reverse")
@@ -109,9 +106,7 @@ def main(argv=None):
             return tf.reduce_sum(x[:1])
 
         if fused:
-            loop = tf.function(lambda xs: tf.while_loop(
-                lambda i, out: i < tf.shape(xs)[0], lambda i, out: (i + 1, update(xs[i])),
-                (tf.constant(0), tf.constant(0.0)))[1], jit_compile=True)
+            loop = in_xla_loop(update)
             return lambda: loop(xs)
         return repeated(tf.function(update, jit_compile=True))
 

@@ -92,13 +92,12 @@ class ConvNet(keras.layers.Layer):
         self.hidden_channels = int(hidden_channels)
         policy = self.dtype_policy
         self.conv_in = _Conv2D(hidden_channels, 3, padding="same", activation="relu",
-                                           dtype=policy, name="conv_in")
+                               dtype=policy, name="conv_in")
         self.context_projection = keras.layers.Dense(hidden_channels, dtype=policy, name="context")
         self.conv_mid = _Conv2D(hidden_channels, 1, activation="relu", dtype=policy,
-                                            name="conv_mid")
-        self.conv_out = _Conv2D(output_channels, 3, padding="same",
-                                            kernel_initializer="zeros", dtype=policy,
-                                            name="conv_out")
+                                name="conv_mid")
+        self.conv_out = _Conv2D(output_channels, 3, padding="same", kernel_initializer="zeros",
+                                dtype=policy, name="conv_out")
 
     def build(self, x_shape, context_shape=None):
         self.conv_in.build(tuple(x_shape))
