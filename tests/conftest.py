@@ -2,8 +2,23 @@
 
 import os
 
+import numpy as np
+import pytest
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import tfp_flows  # noqa: E402,F401  (imports TensorFlow quietly)
+
+
+def make_digits_like(n=64, seed=0, levels=17):
+    """``n`` random 8x8 images of ``levels`` grey levels (int32) and labels in [0, 10)."""
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, levels, (n, 8, 8, 1)).astype(np.int32),
+            rng.integers(0, 10, n).astype(np.int32))
+
+
+@pytest.fixture(scope="session")
+def digits_like():
+    return make_digits_like

@@ -97,6 +97,7 @@ def test_every_signature_matches_the_model_without_the_package(kind, tmp_path):
     np.testing.assert_allclose(out["serving_default.log_prob"], log_prob, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(out["log_prob.log_prob"], log_prob, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(out["log_prob.bits_per_dim"], flow.bits_per_dim(x, c), rtol=1e-5)
+    np.testing.assert_allclose(out["log_prob.score"], flow.score(x, c), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(out["encode.z"], z, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(out["decode.x"], flow.decode(z, c), rtol=1e-5, atol=1e-4)
     np.testing.assert_array_equal(out["sample.x"],

@@ -207,12 +207,17 @@ def _all_layers(flow):
     return out
 
 
-def test_dequantized_bits_per_dim_counts_the_scaling():
+def test_dequantized_log_prob_is_the_bound_and_score_the_midpoint():
     flow = small_glow()
     x = digits_like(8)[0]
-    continuous = flow.distribution().log_prob(x.astype(np.float32) + 0.5)
-    np.testing.assert_allclose(flow.log_prob(x), continuous, rtol=1e-5)
-    np.testing.assert_allclose(flow.bits_per_dim(x), -continuous / (64 * math.log(2)), rtol=1e-5)
+    midpoint = flow.distribution().log_prob(x.astype(np.float32) + 0.5)
+    np.testing.assert_allclose(flow.score(x), midpoint, rtol=1e-5)
+    # log_prob(k) is log p(k + u) for u ~ U(0, 1) drawn from the seed (Philox, stateless).
+    u = tf.random.stateless_uniform(x.shape, seed=tf.constant([0, 0]), alg="philox")
+    bound = flow.distribution().log_prob(x.astype(np.float32) + u)
+    np.testing.assert_allclose(flow.log_prob(x, seed=0), bound, rtol=1e-5)
+    np.testing.assert_allclose(flow.bits_per_dim(x), -bound / (64 * math.log(2)), rtol=1e-5)
+    assert not np.allclose(flow.log_prob(x), midpoint, rtol=1e-4)
     # An untrained flow on uniform 17-level data scores near log2(17) bits, never below 0.
     assert 3.0 < float(np.mean(flow.bits_per_dim(x))) < 6.0
 
@@ -263,7 +268,7 @@ def test_conditional_flow_needs_its_context(moons):
     x = moons[0][:4]
     with pytest.raises(ValueError, match=r"needs context=.*shape \(batch, 3\)"):
         flow.log_prob(x)
-    with pytest.raises(ValueError, match=r"expected context as float vectors of shape \(batch, 3\); got shape \(4, 2\)"):
+    with pytest.raises(ValueError, match=r"expected context as float vectors of shape \(batch, 3\) or \(3,\); got shape \(4, 2\)"):
         flow.log_prob(x, np.zeros((4, 2), np.float32))
     with pytest.raises(ValueError, match="needs context"):
         flow.compile(optimizer="adam") or flow.fit(x, verbose=0)

@@ -4,13 +4,16 @@ The SavedModel needs TensorFlow alone: no ``tfp_flows``, no
 ``tensorflow_probability``, no Python code; its graph has only stock ops.
 Signatures (batch dimension ``None``; conditional flows add a ``context`` input):
 
-- ``serving_default`` and ``log_prob``: ``x`` -> ``log_prob``, ``bits_per_dim``;
+- ``serving_default`` and ``log_prob``: ``x`` -> ``log_prob``, ``bits_per_dim``, ``score``;
 - ``sample``: ``num_samples`` (int32), ``seed`` (int64), ``temperature`` (float32) -> ``x``;
 - ``encode``: ``x`` -> ``z``; ``decode``: ``z`` -> ``x``.
 
-``x`` is what the user trains on: floats for continuous flows, pixel values
-``0 .. levels - 1`` (sent as numbers) for dequantized image flows, which the
-served graph dequantizes exactly as ``Flow.log_prob`` does.
+``x`` is what the user trains on: floats for continuous flows, whole pixel values
+``0 .. levels - 1`` (sent as numbers, checked in the graph) for dequantized image
+flows. Their ``log_prob`` and ``bits_per_dim`` are ``Flow.log_prob(x, seed=0)``'s
+uniform-dequantization bound (one draw of ``u`` per example, fixed seed, so a request
+is repeatable) and ``score`` is ``Flow.score``'s deterministic midpoint value; for
+continuous flows all three are the exact density. A float64 flow serves float64.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def _context_spec(flow):
     if flow.num_classes is not None:
         return tf.TensorSpec([None], tf.int64, name="context")
     if flow.context_shape is not None:
-        return tf.TensorSpec([None, *flow.context_shape], tf.float32, name="context")
+        return tf.TensorSpec([None, *flow.context_shape], flow.float_dtype, name="context")
     return None
 
 
@@ -56,8 +59,8 @@ def _endpoints(flow):
     """The served functions and their input signatures."""
     event = list(flow.event_shape)
     latent = list(flow.latent_shape)
-    x_spec = tf.TensorSpec([None, *event], tf.float32, name="x")
-    z_spec = tf.TensorSpec([None, *latent], tf.float32, name="z")
+    x_spec = tf.TensorSpec([None, *event], flow.float_dtype, name="x")
+    z_spec = tf.TensorSpec([None, *latent], flow.float_dtype, name="z")
     context_spec = _context_spec(flow)
 
     def context_of(context, batch):
@@ -68,15 +71,20 @@ def _endpoints(flow):
         check = tf.debugging.assert_equal(tf.shape(context)[0], batch,
                                           message="expected one context label per example")
         with tf.control_dependencies([check]):
-            return tf.identity(context)
+            return flow._check_context(tf.identity(context))
+
+    def data_of(x):
+        return flow._check_x(_checked(x, event, "x"))  # pixels of discrete flows, in-graph
 
     def log_prob(x, context=None):
-        x = _checked(x, event, "x")
-        log_p = flow._log_prob(x, context_of(context, tf.shape(x)[0]), False)
-        return {"log_prob": log_p, "bits_per_dim": -log_p / (flow.event_size * 0.6931471805599453)}
+        x = data_of(x)
+        context = context_of(context, tf.shape(x)[0])
+        log_p = flow._log_prob_draw(x, context, tf.constant([0, 0], tf.int64))
+        return {"log_prob": log_p, "bits_per_dim": -log_p / (flow.event_size * 0.6931471805599453),
+                "score": flow._log_prob(x, context, False) if flow.discrete else log_p}
 
     def encode(x, context=None):
-        x = _checked(x, event, "x")
+        x = data_of(x)
         return {"z": flow._normalize(x, context_of(context, tf.shape(x)[0]), False)[0]}
 
     def decode(z, context=None):
@@ -84,12 +92,13 @@ def _endpoints(flow):
         return {"x": flow._decode(z, context_of(context, tf.shape(z)[0]))}
 
     def sample(num_samples, seed, temperature, context=None):
+        context = None if context is None else flow._check_context(context)
         x = flow._sample(num_samples, context, temperature, seed)
         return {"x": x}
 
     scalars = [tf.TensorSpec([], tf.int32, name="num_samples"),
                tf.TensorSpec([], tf.int64, name="seed"),
-               tf.TensorSpec([], tf.float32, name="temperature")]
+               tf.TensorSpec([], flow.float_dtype, name="temperature")]
     if context_spec is None:
         return {"log_prob": (lambda x: log_prob(x), [x_spec]),
                 "encode": (lambda x: encode(x), [x_spec]),
@@ -101,7 +110,7 @@ def _endpoints(flow):
             "decode": (decode, [z_spec, context_spec]),
             "sample": (lambda num_samples, seed, temperature, context:
                        sample(num_samples, seed, temperature, context),
-                       scalars + [tf.TensorSpec(list(flow.context_shape), tf.float32,
+                       scalars + [tf.TensorSpec(list(flow.context_shape), flow.float_dtype,
                                                 name="context")
                                   if flow.context_shape is not None
                                   else tf.TensorSpec([], tf.int64, name="context")])}

@@ -105,7 +105,7 @@ def check_bijector(make: Callable[[tf.DType], tfb.Bijector], event_shape, *,
                                  f"the batch shape {batch_shape}")
         _assert_close(fldj, -_outputs(bijector, tf.identity(inverse), tf.identity(x), ndims)[3],
                       dtype, "log_det", f"{name}: fldj(z) != -ildj(forward(z))")
-        fast_inverse, fast_ildj = inverse_and_log_det(bijector, tf.identity(y))
+        fast_inverse, fast_ildj = inverse_and_log_det(bijector, tf.identity(y), ndims)
         fast_ildj = tf.broadcast_to(fast_ildj, batch_shape)
         _assert_close(fast_inverse, inverse, dtype, "round_trip",
                       f"{name}: inverse_and_log_det disagrees with inverse")

@@ -17,8 +17,24 @@ class FlowBijector(tfb.Bijector):
 
     Subclasses implement the usual ``_forward``, ``_inverse``,
     ``_forward_log_det_jacobian`` and may override ``_inverse_and_log_det``
-    when both results share work (a coupling's conditioner call).
+    when both results share work (a coupling's conditioner call). Their
+    ``__init__`` starts with ``parameters = dict(locals())`` and hands it on, so
+    ``copy()`` and TFP's composites rebuild the same map.
+
+    TFP caches results by input tensor *and* bijector, and two bijectors compare
+    equal when their ``parameters`` do. Ours are built from live Keras weights (the
+    same variables and conditioners before and after a training step), so equal
+    parameters do not mean an equal map: each instance is its own cache key. The
+    cache still serves ``inverse(forward(x))`` on one instance (one call of
+    ``TransformedDistribution.sample`` and ``log_prob`` of its samples); a new
+    ``flow.bijector()`` or ``flow.distribution()`` always computes afresh.
     """
+
+    def __eq__(self, other):
+        return self is other
+
+    def __hash__(self):
+        return id(self)
 
     def inverse_and_log_det(self, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Returns ``(inverse(y), inverse_log_det_jacobian(y))``, sharing work."""
@@ -31,22 +47,29 @@ class FlowBijector(tfb.Bijector):
             y, event_ndims=self.inverse_min_event_ndims)
 
 
-def inverse_and_log_det(bijector: tfb.Bijector, y: tf.Tensor):
+def inverse_and_log_det(bijector: tfb.Bijector, y: tf.Tensor, event_ndims: int | None = None):
     """``(inverse(y), ildj(y))`` for any bijector, in one pass where it can be.
 
-    A `tfb.Chain` is walked link by link in the normalizing order so that each
-    `FlowBijector` in it computes its inverse and log-det together.
+    ``event_ndims`` (default: the bijector's ``inverse_min_event_ndims``) is the
+    number of event axes of ``y``: the log-det is summed over them, so an
+    elementwise bijector (``tfb.Scale``, ``tfb.SinhArcsinh``) gives one value per
+    event, as ``inverse_log_det_jacobian(y, event_ndims)`` does. A `tfb.Chain` is
+    walked link by link in the normalizing order so that each `FlowBijector` in it
+    computes its inverse and log-det together.
     """
-    if isinstance(bijector, FlowBijector):
+    if event_ndims is None:
+        event_ndims = bijector.inverse_min_event_ndims
+    if isinstance(bijector, FlowBijector) and event_ndims == bijector.inverse_min_event_ndims:
         return bijector.inverse_and_log_det(y)
-    if isinstance(bijector, tfb.Chain):
+    if isinstance(bijector, tfb.Chain) and bijector.bijectors:
         total = 0.0
         for link in bijector.bijectors:  # Chain([a, b]).inverse = b^-1(a^-1(y))
-            y, log_det = inverse_and_log_det(link, y)
+            ndims = link.inverse_event_ndims(event_ndims)
+            y_next, log_det = inverse_and_log_det(link, y, event_ndims)
             total = total + log_det
+            y, event_ndims = y_next, ndims
         return y, total
-    return bijector.inverse(y), bijector.inverse_log_det_jacobian(
-        y, event_ndims=bijector.inverse_min_event_ndims)
+    return bijector.inverse(y), bijector.inverse_log_det_jacobian(y, event_ndims=event_ndims)
 
 
 def check_floating(x: tf.Tensor, where: str) -> None:

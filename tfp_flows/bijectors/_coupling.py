@@ -32,13 +32,15 @@ class Coupling(FlowBijector):
         partition: `HalfSplit` (default) or `Checkerboard`.
         context: optional tensor handed to the conditioner.
         event_ndims: 1 for vectors, 3 for ``[H, W, C]`` images.
+        parameters: a subclass's ``dict(locals())``, so that TFP's ``parameters``
+            (and ``copy()``) hold every constructor argument of the subclass.
     """
 
     num_params = 1
 
     def __init__(self, conditioner: Callable, partition=None, context=None, event_ndims: int = 1,
-                 validate_args: bool = False, name: str | None = None):
-        parameters = dict(locals())
+                 validate_args: bool = False, name: str | None = None, parameters=None):
+        parameters = dict(locals()) if parameters is None else parameters
         if not callable(conditioner):
             raise ValueError(f"{type(self).__name__}: expected a callable conditioner; "
                              f"got {type(conditioner).__name__}.")

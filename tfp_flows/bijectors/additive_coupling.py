@@ -20,7 +20,9 @@ class AdditiveCoupling(Coupling):
 
     def __init__(self, conditioner, partition=None, context=None, event_ndims: int = 1,
                  validate_args: bool = False, name: str = "AdditiveCoupling"):
-        super().__init__(conditioner, partition, context, event_ndims, validate_args, name)
+        parameters = dict(locals())
+        super().__init__(conditioner, partition, context, event_ndims, validate_args, name,
+                         parameters)
 
     def _forward_b(self, x_b, params):
         return x_b + params[0], tf.zeros_like(x_b)

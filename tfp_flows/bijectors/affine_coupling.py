@@ -28,10 +28,12 @@ class AffineCoupling(Coupling):
     def __init__(self, conditioner, partition=None, context=None, event_ndims: int = 1,
                  log_scale_bound: float = 2.0, validate_args: bool = False,
                  name: str = "AffineCoupling"):
+        parameters = dict(locals())
         if not log_scale_bound > 0:
             raise ValueError(f"AffineCoupling: expected log_scale_bound > 0; got {log_scale_bound}.")
         self._bound = float(log_scale_bound)
-        super().__init__(conditioner, partition, context, event_ndims, validate_args, name)
+        super().__init__(conditioner, partition, context, event_ndims, validate_args, name,
+                         parameters)
 
     def _forward_b(self, x_b, params):
         shift, raw = params

@@ -28,12 +28,14 @@ class PReLUCoupling(Coupling):
     def __init__(self, conditioner, partition=None, context=None, event_ndims: int = 1,
                  with_shift: bool = True, log_slope_bound: float = 2.0,
                  validate_args: bool = False, name: str = "PReLUCoupling"):
+        parameters = dict(locals())
         if not log_slope_bound > 0:
             raise ValueError(f"PReLUCoupling: expected log_slope_bound > 0; got {log_slope_bound}.")
         self._with_shift = bool(with_shift)
         self._bound = float(log_slope_bound)
         self.num_params = 2 if self._with_shift else 1
-        super().__init__(conditioner, partition, context, event_ndims, validate_args, name)
+        super().__init__(conditioner, partition, context, event_ndims, validate_args, name,
+                         parameters)
 
     def _slope_and_shift(self, params):
         log_slope = soft_bound(params[-1], self._bound)

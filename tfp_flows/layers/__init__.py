@@ -9,6 +9,7 @@ from tfp_flows.layers.base import FlowLayer, LayerChain
 from tfp_flows.layers.coupling import AdditiveCoupling, AffineCoupling, PReLUCoupling
 from tfp_flows.layers.dequantize import Dequantize
 from tfp_flows.layers.factor_out import FactorOut
+from tfp_flows.layers.fixed import FixedBijector
 from tfp_flows.layers.linear import DiagonalLinear, FullLinear, TriangularLinear
 from tfp_flows.layers.lu_linear import Invertible1x1Conv, LULinear
 from tfp_flows.layers.squeeze import Permute, Squeeze, Unsqueeze
@@ -20,6 +21,7 @@ __all__ = [
     "Dequantize",
     "DiagonalLinear",
     "FactorOut",
+    "FixedBijector",
     "FlowLayer",
     "FullLinear",
     "Invertible1x1Conv",

@@ -18,22 +18,38 @@ class FlowLayer(keras.layers.Layer):
     weights (cheap: no copies, and free under ``tf.function``). ``call(x)`` runs
     the normalizing direction and returns ``(z, log|det dz/dx|)``.
 
-    Flow layers compute in float32 (or the dtype passed) even under a mixed
-    precision policy; the conditioners inside them follow the global policy.
+    Flow layers compute in the variable dtype of the global policy (float32, or
+    float64 under ``keras.config.set_floatx("float64")``) or the dtype passed, even
+    under a mixed precision policy; the conditioners inside them follow the global
+    policy.
     """
 
     def __init__(self, **kwargs):
-        kwargs.setdefault("dtype", "float32")
+        kwargs.setdefault("dtype", keras.config.dtype_policy().variable_dtype)
         super().__init__(**kwargs)
 
     def bijector(self, context=None, training: bool = False) -> tfb.Bijector:
         raise NotImplementedError
 
+    def sublayers(self) -> list[FlowLayer]:
+        """The flow layers nested inside this one (a level's deeper levels); default none."""
+        return []
+
     def call(self, x, context=None, training=False):
-        return inverse_and_log_det(self.bijector(context, training), x)
+        # A layer that knows its event rank (``event_ndims`` set in ``build``) sums the
+        # log-det over it, which an elementwise TFP bijector needs; ours know their own.
+        return inverse_and_log_det(self.bijector(context, training), x,
+                                   event_ndims=getattr(self, "event_ndims", None))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
+
+
+def walk(layers):
+    """Every flow layer in ``layers`` and, depth first, in their `sublayers`."""
+    for layer in layers:
+        yield layer
+        yield from walk(layer.sublayers())
 
 
 def build_sequence(layers, input_shape):
@@ -52,15 +68,18 @@ class LayerChain(FlowBijector):
     ``forward``/``inverse`` are those of ``tfb.Chain`` of the layers' bijectors;
     ``inverse_and_log_det`` calls the layers themselves, so that layers with
     training-time behaviour (ActNorm's data initialisation, dequantization noise)
-    see their inputs.
+    see their inputs. ``noise``, when given, is the dequantization noise ``u``
+    handed to layers that take it (`Dequantize`), for the bound of
+    `tfp_flows.Flow.log_prob`.
     """
 
     def __init__(self, layers, context=None, training: bool = False, event_ndims: int | None = None,
-                 name: str = "LayerChain"):
+                 noise=None, name: str = "LayerChain"):
         parameters = dict(locals())
         self._layers = list(layers)
         self._context = context
         self._training = training
+        self._noise = noise
         self._chain_bijector = None
         if event_ndims is None:
             forward_ndims = self._chain.forward_min_event_ndims
@@ -111,6 +130,7 @@ class LayerChain(FlowBijector):
     def _inverse_and_log_det(self, y):
         total = None
         for layer in self._layers:
-            y, log_det = layer(y, context=self._context, training=self._training)
+            noise = {"noise": self._noise} if getattr(layer, "takes_noise", False) else {}
+            y, log_det = layer(y, context=self._context, training=self._training, **noise)
             total = log_det if total is None else total + tf.cast(log_det, total.dtype)
         return y, (tf.zeros([], y.dtype) if total is None else total)

@@ -16,18 +16,24 @@ tfb = tfp.bijectors
 class Dequantize(FlowLayer):
     """Maps ``levels``-valued data ``k`` to ``v = (k + u) / levels - 0.5`` in ``[-0.5, 0.5)``.
 
-    Training draws ``u ~ U(0, 1)`` (a Keras `SeedGenerator`, so it compiles under
-    XLA); inference uses ``u = 1/2``, so scores are deterministic. The log-det
-    ``-D log(levels)`` makes ``log_prob`` a log-probability *mass* estimate of the
-    discrete data, and ``-log_prob / (D log 2)`` the bits per dimension that
-    papers report (Theis et al., arXiv:1511.01844; Ho et al., arXiv:1902.00275).
+    The log-det ``-D log(levels)`` turns the density of ``v`` into a density of
+    ``k + u`` in data units, and ``log P(k) >= E_u[log p(k + u)]`` with
+    ``u ~ U(0, 1)^D`` (Theis et al., arXiv:1511.01844; Ho et al., arXiv:1902.00275):
+    the bound behind the bits/dim that papers report.
+
+    Training draws ``u`` from the layer's Keras `SeedGenerator` (Philox, so it
+    compiles under XLA). Evaluation takes ``u`` from the caller (``noise=``, fresh
+    seeded draws: `tfp_flows.Flow.log_prob`); without either, ``u = 1/2``, the
+    deterministic midpoint of `tfp_flows.Flow.score`.
 
     Its bijector is the continuous part, ``k + u -> v``, for sampling and TFP use.
 
     Args:
         levels: number of discrete values, ``2 ** n_bits`` for ``n_bits`` images.
-        seed: seed of the noise.
+        seed: seed of the training noise.
     """
+
+    takes_noise = True  # LayerChain hands it the evaluation noise
 
     def __init__(self, levels: int = 256, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -38,11 +44,15 @@ class Dequantize(FlowLayer):
         self.noise = keras.random.SeedGenerator(seed)
 
     def bijector(self, context=None, training=False):
-        return tfb.Chain([tfb.Scale(float(self.levels)), tfb.Shift(0.5)])
+        dtype = self.compute_dtype
+        return tfb.Chain([tfb.Scale(tf.constant(self.levels, dtype)),
+                          tfb.Shift(tf.constant(0.5, dtype))])
 
-    def call(self, x, context=None, training=False):
+    def call(self, x, context=None, training=False, noise=None):
         x = tf.cast(x, self.compute_dtype)
-        if training:
+        if noise is not None:
+            x = x + tf.cast(noise, x.dtype)
+        elif training:
             x = x + self._uniform_noise(tf.shape(x), x.dtype)
         else:
             x = x + 0.5

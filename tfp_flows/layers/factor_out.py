@@ -47,6 +47,9 @@ class FactorOut(FlowLayer):
             self.prior = default_conditioner(self, self.event_ndims, 2 * (channels - channels // 2),
                                              self.hidden_units, self.hidden_channels, "prior")
 
+    def sublayers(self):
+        return list(self.inner)
+
     def bijector(self, context=None, training=False):
         inner = LayerChain(self.inner, context, training, event_ndims=self.event_ndims)
         return bijectors.FactorOut(inner, self.prior, context, event_ndims=self.event_ndims)

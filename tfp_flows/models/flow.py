@@ -11,8 +11,9 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flows.distribute import is_multi_worker
-from tfp_flows.layers.base import LayerChain, build_sequence
+from tfp_flows.layers.base import LayerChain, build_sequence, walk
 from tfp_flows.layers.dequantize import Dequantize
+from tfp_flows.models import inputs
 from tfp_flows.models.fused_steps import fused_train_function
 
 tfd = tfp.distributions
@@ -28,6 +29,18 @@ class Flow(keras.Model):
     per example) beside ``bits_per_dim``. A conditional flow takes its context
     where Keras puts targets: ``fit(x, context)`` or a dataset of pairs, and
     one context reaches every conditioner.
+
+    Discrete data (a `Dequantize` layer first, e.g. ``Glow(..., levels=256)``): the flow
+    is a density of ``k + u`` and ``log_prob(k)`` estimates ``log P(k)`` by the
+    uniform-dequantization bound ``E_u[log p(k + u)]``, ``u ~ U(0, 1)^D``, over fresh
+    seeded draws (or Flow++'s importance-weighted bound); ``bits_per_dim``,
+    ``evaluate`` and validation logs report that bound, the figure of the Glow,
+    RealNVP and Flow++ papers. ``score(k)`` is the deterministic midpoint value
+    ``log p(k + 1/2)``, for anomaly scores; it is not a bound.
+
+    Precision: the flow computes in its layers' dtype: float32, or float64 when built
+    under ``keras.config.set_floatx("float64")`` (or with ``dtype="float64"`` in the
+    builders), end to end: training, saving, loading and export.
 
     Mixed precision: under ``mixed_float16`` / ``mixed_bfloat16`` the conditioners
     compute in 16 bits while log-dets, the base density and the loss stay float32;
@@ -68,7 +81,13 @@ class Flow(keras.Model):
                           if self.num_classes else None)
         self.latent_shape = build_sequence(self.flow_layers, (None,) + self.event_shape)[1:]
         self.discrete = bool(self.flow_layers) and isinstance(self.flow_layers[0], Dequantize)
+        dtypes = {layer.dtype for layer in self.flow_layers} or {keras.config.floatx()}
+        if len(dtypes) > 1:
+            raise ValueError(f"Flow: expected flow layers of one dtype; got {sorted(dtypes)}.")
+        self.float_dtype = tf.as_dtype(dtypes.pop())
         self._loss_tracker = keras.metrics.Mean(name="loss")
+        # Noise of the evaluation bound: reset by every evaluate(), so it is repeatable.
+        self._evaluation_noise = keras.random.SeedGenerator(0, name="evaluation_noise")
         # One pass on zeros builds the lazily-built parts (conditioners, embedding).
         self._normalize(tf.zeros((1,) + self.event_shape), self._dummy_context(1), False)
         self.built = True
@@ -83,34 +102,59 @@ class Flow(keras.Model):
     def event_size(self) -> int:
         return int(np.prod(self.event_shape))
 
+    @property
+    def levels(self) -> int | None:
+        """Number of discrete data values of a dequantized flow (pixels); None if continuous."""
+        return self.flow_layers[0].levels if self.discrete else None
+
+    def layers_tree(self) -> list:
+        """Every flow layer, nested ones (a multiscale flow's deeper levels) included."""
+        return list(walk(self.flow_layers))
+
     def base(self) -> tfd.Distribution:
-        """The standard-normal base over the latent shape."""
-        return tfd.Sample(tfd.Normal(0.0, 1.0), sample_shape=self.latent_shape)
+        """The standard-normal base over the latent shape, in the flow's dtype."""
+        zero, one = tf.constant(0.0, self.float_dtype), tf.constant(1.0, self.float_dtype)
+        return tfd.Sample(tfd.Normal(zero, one), sample_shape=self.latent_shape)
 
     def bijector(self, context=None) -> tfp.bijectors.Bijector:
         """The whole flow as one bijector: ``forward`` decodes (samples), ``inverse`` encodes."""
-        return LayerChain(self.flow_layers, self._embed(self._check_context(context)))
+        return LayerChain(self.flow_layers, self._embed(self._check_context(context)),
+                          event_ndims=len(self.event_shape))
 
     def distribution(self, context=None) -> tfd.TransformedDistribution:
         """``tfd.TransformedDistribution(base, bijector)`` over the data space.
 
-        For a discrete (dequantized) flow it is the density of ``k + u`` in data units,
-        and ``flow.log_prob(k) == distribution().log_prob(k + 0.5)``.
+        For a discrete (dequantized) flow it is the density of ``k + u`` in data units:
+        ``flow.score(k) == distribution().log_prob(k + 0.5)``.
         """
         return tfd.TransformedDistribution(self.base(), self.bijector(context))
 
-    def _normalize(self, x, context, training):
+    def _normalize(self, x, context, training, noise=None):
         chain = LayerChain(self.flow_layers, self._embed(context), training,
-                           event_ndims=len(self.event_shape))
+                           event_ndims=len(self.event_shape), noise=noise)
         return chain.inverse_and_log_det(x)
 
-    def _log_prob(self, x, context, training):
-        z, log_det = self._normalize(x, context, training)
-        return self.base().log_prob(tf.cast(z, tf.float32)) + tf.cast(log_det, tf.float32)
+    def _log_prob(self, x, context, training, noise=None):
+        z, log_det = self._normalize(x, context, training, noise)
+        dtype = self.float_dtype
+        return self.base().log_prob(tf.cast(z, dtype)) + tf.cast(log_det, dtype)
+
+    def _log_prob_draw(self, x, context, seed):
+        """One draw of the dequantization bound, ``log p(k + u)`` with ``u ~ U(0, 1)^D``
+        from the stateless ``seed`` (two integers); the exact density if continuous."""
+        if not self.discrete:
+            return self._log_prob(x, context, False)
+        seed = tf.cast(tf.math.floormod(seed, 2**31 - 1), tf.int32)
+        noise = tf.random.stateless_uniform(tf.shape(x), seed=seed, dtype=self.float_dtype,
+                                            alg="philox")
+        return self._log_prob(x, context, False, noise)
 
     def call(self, x, context=None, training=False):
-        """``log p(x | context)`` for a batch; the Keras entry point."""
-        return self._log_prob(self._check_x(x), self._check_context(context, x), training)
+        """``log p(x | context)`` for a batch (one bound draw, seed 0, if discrete)."""
+        x, context = self._check_x(x), self._check_context(context, x)
+        if training:
+            return self._log_prob(x, context, True)
+        return self._log_prob_draw(x, context, tf.constant([0, 0], tf.int64))
 
     def _compiled(self, name: str, fn, jit_compile: bool = False):
         """``fn`` as a cached ``tf.function``: the graph the export serves, so in-memory
@@ -125,10 +169,36 @@ class Flow(keras.Model):
                                           jit_compile=jit_compile)
         return functions[name]
 
-    def log_prob(self, x, context=None):
-        """``log p(x | context)`` in nats, one value per example."""
+    def log_prob(self, x, context=None, *, num_draws: int = 1, seed: int = 0,
+                 importance_weighted: bool = False):
+        """``log p(x | context)`` in nats, one value per example.
+
+        Continuous flows: the exact log-density (the keywords do nothing). Discrete
+        (dequantized) flows: an estimate of ``log P(k)`` from ``num_draws`` fresh draws
+        ``u_i ~ U(0, 1)^D``, repeatable for ``seed``: the uniform-dequantization bound
+        ``mean_i log p(k + u_i)``, whose expectation is the figure papers report, or
+        with ``importance_weighted=True`` Flow++'s bound ``log mean_i p(k + u_i)``
+        (Ho et al., arXiv:1902.00275), tighter as ``num_draws`` grows. Each draw costs
+        one normalizing pass.
+        """
         x, context = self._check_x(x), self._check_context(context, x)
-        return self._compiled("log_prob", lambda x, c: self._log_prob(x, c, False))(x, context)
+        if not self.discrete:
+            return self._compiled("log_prob", lambda x, c: self._log_prob(x, c, False))(x, context)
+        if int(num_draws) < 1:
+            raise ValueError(f"{self.name}: expected num_draws >= 1; got {num_draws}.")
+        draw = self._compiled("log_prob_draw", self._log_prob_draw)
+        draws = tf.stack([draw(x, context, tf.constant([seed, k], tf.int64))
+                          for k in range(int(num_draws))])
+        if importance_weighted:
+            return tf.reduce_logsumexp(draws, 0) - math.log(int(num_draws))
+        return tf.reduce_mean(draws, 0)
+
+    def score(self, x, context=None):
+        """A deterministic log-density score: ``log p(k + 1/2)`` for a discrete flow
+        (the midpoint of each bin, for anomaly scores and serving; not a bound, and not
+        what papers call bits/dim), ``log p(x)`` itself for a continuous one."""
+        x, context = self._check_x(x), self._check_context(context, x)
+        return self._compiled("score", lambda x, c: self._log_prob(x, c, False))(x, context)
 
     def export(self, path, version: int | None = 1, next_version: bool = False,
                overwrite: bool = False):
@@ -137,9 +207,13 @@ class Flow(keras.Model):
 
         return export(self, path, version, next_version, overwrite)
 
-    def bits_per_dim(self, x, context=None):
-        """``-log p(x) / (D log 2)``; for dequantized data this counts the scaling."""
-        return -self.log_prob(x, context) / (self.event_size * math.log(2.0))
+    def bits_per_dim(self, x, context=None, *, num_draws: int = 1, seed: int = 0,
+                     importance_weighted: bool = False):
+        """``-log p(x) / (D log 2)`` per example; for discrete data the
+        uniform-dequantization bound of `log_prob` (same keywords), in data units."""
+        log_p = self.log_prob(x, context, num_draws=num_draws, seed=seed,
+                              importance_weighted=importance_weighted)
+        return -log_p / (self.event_size * math.log(2.0))
 
     def encode(self, x, context=None):
         """Data to latent (the normalizing direction, ``bijector.inverse``)."""
@@ -148,7 +222,7 @@ class Flow(keras.Model):
 
     def decode(self, z, context=None):
         """Latent to data (the sampling direction, ``bijector.forward``)."""
-        z = tf.convert_to_tensor(z, tf.float32)
+        z = tf.convert_to_tensor(z, self.float_dtype)
         if tuple(z.shape[1:]) != self.latent_shape:
             raise ValueError(f"{self.name}: expected latents of shape (batch, "
                              f"{', '.join(map(str, self.latent_shape))}); got {tuple(z.shape)}.")
@@ -169,15 +243,10 @@ class Flow(keras.Model):
             raise ValueError(f"sample: expected num_samples >= 1; got {num_samples}.")
         if seed is None:
             seed = np.random.randint(0, 2**31 - 1)
-        if context is not None and self.conditional:
-            context = tf.convert_to_tensor(context)
-            if not self._is_single_context(context):
-                self._check_context(context, tf.zeros((num_samples, 0)))
-        else:
-            self._check_context(context)  # a conditional flow without one, or the reverse
+        context = self._check_context(context, tf.zeros((num_samples, 0)))
         return self._compiled("sample", self._sample)(
-            tf.constant(num_samples, tf.int32), context, tf.constant(temperature, tf.float32),
-            tf.constant(seed, tf.int64))
+            tf.constant(num_samples, tf.int32), context,
+            tf.constant(temperature, self.float_dtype), tf.constant(seed, tf.int64))
 
     def _is_single_context(self, context) -> bool:
         return context.shape.rank == (0 if self.num_classes is not None else 1)
@@ -185,12 +254,13 @@ class Flow(keras.Model):
     def _sample(self, num_samples, context, temperature, seed):
         """Graph-friendly sampling: stateless noise from ``seed``, one context or a batch."""
         shape = tf.concat([[num_samples], tf.constant(self.latent_shape, tf.int32)], 0)
-        noise = tf.random.stateless_normal(shape, seed=tf.stack([tf.cast(seed, tf.int64), 0]))
+        noise = tf.random.stateless_normal(shape, seed=tf.stack([tf.cast(seed, tf.int64), 0]),
+                                           dtype=self.float_dtype)
         if context is not None and self._is_single_context(context):
             context = tf.repeat(context[None], num_samples, axis=0)
-        x = self._decode(tf.cast(temperature, tf.float32) * noise, context)
+        x = self._decode(tf.cast(temperature, self.float_dtype) * noise, context)
         if self.discrete:
-            x = tf.clip_by_value(x, 0.0, float(self.flow_layers[0].levels))
+            x = tf.clip_by_value(x, tf.constant(0.0, x.dtype), tf.cast(self.levels, x.dtype))
         return x
 
     # -- training -----------------------------------------------------------------------
@@ -282,7 +352,14 @@ class Flow(keras.Model):
         return self.train_function
 
     def test_step(self, data):
-        return self._update_metrics(self._nll_step(data, training=False))
+        """The NLL of a batch; for discrete data the dequantization bound, one fresh draw
+        of ``u`` per example from a generator that every ``evaluate`` call restarts."""
+        x, context = self._unpack(data)
+        if self.discrete:
+            log_p = self._log_prob_draw(x, context, self._evaluation_noise.next())
+        else:
+            log_p = self._log_prob(x, context, False)
+        return self._update_metrics(-tf.reduce_mean(log_p))
 
     def fit(self, x=None, y=None, *args, **kwargs):
         """`keras.Model.fit`, with the data checked before the first step.
@@ -292,17 +369,14 @@ class Flow(keras.Model):
         """
         self._check_training_data(x, y, kwargs.get("validation_data"))
         self._initialize_actnorm(x, y, kwargs.get("batch_size") or 32)
-        return super().fit(x, y, *args, **kwargs)
+        if isinstance(kwargs.get("validation_data"), tf.data.Dataset):
+            kwargs["validation_data"] = self._checked_dataset(kwargs["validation_data"])
+        return super().fit(self._checked_dataset(x), y, *args, **kwargs)
 
     def _actnorms(self):
         from tfp_flows.layers.actnorm import ActNorm
 
-        stack, found = list(self.flow_layers), []
-        while stack:
-            layer = stack.pop()
-            found += [layer] if isinstance(layer, ActNorm) else []
-            stack += list(getattr(layer, "inner", []))
-        return found
+        return [layer for layer in self.layers_tree() if isinstance(layer, ActNorm)]
 
     def _initialize_actnorm(self, x, y, batch_size):
         actnorms = self._actnorms()
@@ -326,101 +400,41 @@ class Flow(keras.Model):
             layer.skip_initialization = True
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.evaluate`, with the data checked first."""
+        """`keras.Model.evaluate`, with the data checked first. For discrete data the
+        loss and bits/dim are the dequantization bound over one fresh draw of ``u`` per
+        example; the draws restart with every call, so a call is repeatable."""
         self._check_training_data(x, y, None)
-        return super().evaluate(x, y, *args, **kwargs)
+        self._evaluation_noise.state.assign(tf.zeros_like(self._evaluation_noise.state))
+        return super().evaluate(self._checked_dataset(x), y, *args, **kwargs)
 
-    # -- checks -------------------------------------------------------------------------
-
-    def _check_data_spec(self, shape, dtype):
-        """ValueError unless ``shape``/``dtype`` describe a batch of this flow's events."""
-        dtype = tf.as_dtype(dtype)
-        if not (dtype.is_floating or dtype.is_integer):
-            raise ValueError(f"{self.name}: expected numeric data; got dtype {dtype.name}.")
-        if dtype.is_integer and not self.discrete:
-            raise ValueError(
-                f"{self.name}: got integer data ({dtype.name}) but this flow is continuous. "
-                "Build it with a Dequantize layer first (Glow(..., levels=256) or "
-                "levels=2**n_bits), or cast to float yourself.")
-        shape = tuple(shape)
-        if shape[1:] != self.event_shape:
-            raise ValueError(f"{self.name}: expected data of shape (batch, "
-                             f"{', '.join(map(str, self.event_shape))}); got {shape}.")
+    # -- checks (tfp_flows.models.inputs) ------------------------------------------------
 
     def _check_x(self, x):
-        if not tf.is_tensor(x):
-            x = np.asarray(x)
-        self._check_data_spec(x.shape, x.dtype)
-        x = tf.convert_to_tensor(x)
-        return x if self.discrete else tf.cast(x, tf.float32)
-
-    def _context_spec(self) -> str:
-        if self.num_classes is not None:
-            return f"integer class labels in [0, {self.num_classes}) of shape (batch,)"
-        return f"float vectors of shape (batch, {self.context_shape[0]})"
+        return inputs.check_x(self, x)
 
     def _check_context(self, context, x=None):
-        if not self.conditional:
-            if context is not None:
-                raise ValueError(f"{self.name}: this flow is not conditional; got a context.")
-            return None
-        if context is None:
-            raise ValueError(f"{self.name}: this flow is conditional and needs "
-                             f"context=... ({self._context_spec()}).")
-        context = tf.convert_to_tensor(context)
-        if self.num_classes is not None:
-            if context.shape.rank == 2 and context.shape[-1] == 1:
-                context = tf.squeeze(context, -1)
-            if context.shape.rank != 1 or not context.dtype.is_integer:
-                raise ValueError(f"{self.name}: expected context as {self._context_spec()}; "
-                                 f"got {context.dtype.name} of shape {tuple(context.shape)}.")
-        elif context.shape.rank != 2 or context.shape[-1] != self.context_shape[0]:
-            raise ValueError(f"{self.name}: expected context as {self._context_spec()}; "
-                             f"got shape {tuple(context.shape)}.")
-        if x is not None and x.shape[0] is not None and context.shape[0] is not None \
-                and x.shape[0] != context.shape[0]:
-            raise ValueError(f"{self.name}: expected one context per example; got "
-                             f"{context.shape[0]} contexts for {x.shape[0]} examples.")
-        return context
+        return inputs.check_context(self, context, x)
+
+    def _checked_dataset(self, data):
+        return inputs.checked_dataset(self, data)
 
     def _embed(self, context):
         if context is None:
             return None
         if self.embedding is not None:
-            return self.embedding(tf.cast(tf.reshape(context, [-1]), tf.int32))
-        return tf.cast(context, tf.float32)
+            return tf.cast(self.embedding(tf.cast(tf.reshape(context, [-1]), tf.int32)),
+                           self.float_dtype)
+        return tf.cast(context, self.float_dtype)
 
     def _dummy_context(self, batch):
         if self.num_classes is not None:
             return tf.zeros((batch,), tf.int32)
         if self.context_shape is not None:
-            return tf.zeros((batch,) + self.context_shape)
+            return tf.zeros((batch,) + self.context_shape, self.float_dtype)
         return None
 
     def _check_training_data(self, x, y, validation_data):
-        if isinstance(x, np.ndarray) or isinstance(x, (list, tuple)) and not tf.is_tensor(x):
-            array = np.asarray(x)
-            self._check_data_spec(array.shape, array.dtype)
-            if array.dtype.kind == "f":
-                bad = ~np.isfinite(array.reshape(len(array), -1)).all(axis=1)
-                if bad.any():
-                    raise ValueError(f"{self.name}: {int(bad.sum())} of {len(array)} training "
-                                     "rows contain NaN or infinity; drop or impute them first.")
-            if self.conditional or y is not None:
-                self._check_context(None if y is None else np.asarray(y)[:1], array[:1])
-                if y is not None and len(y) != len(array):
-                    raise ValueError(f"{self.name}: expected one context per example; got "
-                                     f"{len(y)} contexts for {len(array)} examples.")
-        elif isinstance(x, tf.data.Dataset):
-            spec = x.element_spec
-            x_spec = spec[0] if isinstance(spec, tuple) else spec
-            self._check_data_spec(x_spec.shape, x_spec.dtype)
-            if self.conditional and not isinstance(spec, tuple):
-                raise ValueError(f"{self.name}: this flow is conditional; expected a dataset "
-                                 f"of (x, context) pairs.")
-        if isinstance(validation_data, tuple) and validation_data:
-            self._check_training_data(validation_data[0], validation_data[1:2][0]
-                                      if len(validation_data) > 1 else None, None)
+        inputs.check_training_data(self, x, y, validation_data)
 
     # -- saving -------------------------------------------------------------------------
 
