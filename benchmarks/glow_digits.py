@@ -201,7 +201,10 @@ def main(argv=None):
     rate = {name: chunk * BATCH / s["median_s"] for name, s in stats.items()}
     bpd = {"ours": bits_per_dim(flows["ours"].log_prob(x_test)),
            "ours_no_xla": bits_per_dim(flows["ours_no_xla"].log_prob(x_test)),
-           "tfp": bits_per_dim(tfp_log_prob(dist, x_test, 0.5))}
+           # The same uniform-dequantization bound as ours: flow.log_prob(k) draws u with
+           # Philox from the seed (0, 0); the TFP side gets those very draws.
+           "tfp": bits_per_dim(tfp_log_prob(dist, x_test, tf.random.stateless_uniform(
+               x_test.shape, seed=tf.constant([0, 0]), alg="philox")))}
     sample_rate, sample_stats = sampling(flows["ours"], dist, glow, 64 if quick else 256)
     mem = {side: memory(side, quick) for side in ("ours", "tfp")}
     spread = max(s["spread"] for s in stats.values())

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The benchmark suite on a GPU machine, plus a 32x32x3 Glow at batch 256 in float32 and
-# mixed_bfloat16 with the GPU's peak memory. Results: benchmarks/results/*.json.
+# The benchmark suite on a GPU machine, plus a 32x32x3 Glow and a 32x32x3 Jet at batch 256
+# in float32 and mixed_bfloat16 with the GPU's peak memory. Results: benchmarks/results/*.json.
 # Usage: bash benchmarks/gpu.sh [--quick]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,3 +8,5 @@ python -c "import tensorflow as tf; print('GPUs:', tf.config.list_physical_devic
 nvidia-smi --query-gpu=name,memory.total --format=csv || true
 python -m benchmarks "$@"
 python -m benchmarks.glow_gpu "$@"
+python -m benchmarks.jet_gpu "$@"
+python -m benchmarks.memory --gpu "$@"

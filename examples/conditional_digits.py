@@ -28,7 +28,8 @@ flow.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=True, steps_per_
 steps_per_epoch = len(x_train) // 64
 flow.fit(x_train, y_train, batch_size=64, epochs=-(-args.steps // steps_per_epoch), verbose=0)
 
-print(f"test bits/dim given the true label: {np.mean(flow.bits_per_dim(x_test, y_test)):.3f}")
+print("test bits/dim given the true label (uniform-dequantization bound, 4 draws of u): "
+      f"{np.mean(flow.bits_per_dim(x_test, y_test, num_draws=4)):.3f}")
 # Classification by Bayes' rule with a uniform prior: argmax_c log p(x | c).
 scores = np.stack([flow.log_prob(x_test, np.full(len(x_test), c)) for c in range(10)], 1)
 print(f"accuracy of argmax_c log p(x | c) on the test set: {np.mean(scores.argmax(1) == y_test):.3f}")

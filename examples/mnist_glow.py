@@ -26,7 +26,8 @@ flow = tfp_flows.Glow((32, 32, 1), num_levels=3, num_steps=4, hidden_channels=64
 print(f"Glow with {flow.count_params():,} parameters")
 flow.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=True, steps_per_execution=25)
 flow.fit(x_train, batch_size=64, epochs=args.epochs, verbose=2)
-print(f"test bits/dim: {np.mean(flow.bits_per_dim(x_test)):.3f}")
+print("test bits/dim (uniform-dequantization bound, 1 draw of u): "
+      f"{np.mean(flow.bits_per_dim(x_test)):.3f}")
 
 plots.image_grid(flow.sample(32, seed=0, temperature=0.7), out / "mnist_samples.png", levels=256)
 plots.temperatures(flow, out / "mnist_temperatures.png")

@@ -7,7 +7,7 @@ import tensorflow_probability as tfp
 
 from tfp_flows import bijectors, layers
 from tfp_flows.bijectors._lu import random_rotation_lu
-from tfp_flows.conditioners import MLP, ConvNet
+from tfp_flows.conditioners import MADE, MLP, ConvNet, ViT
 from tfp_flows.testing import check_bijector, randomize_weights
 
 tfb = tfp.bijectors
@@ -98,6 +98,35 @@ REGISTRY = {
         tfb.Scale(tf.constant([0.5, 2.0, 1.5, 0.7], dt)),
         bijectors.LULinear(*lu_params(4, dt))])),
     "Dequantize": ((2, 2, 1), lambda dt: layers.Dequantize(17, dtype=dt).bijector()),
+    "OrthogonalMixing": ((3, 5), lambda dt: bijectors.OrthogonalMixing(
+        bijectors.orthogonal_mixing.random_orthogonal(5, seed=1).astype(dt.as_numpy_dtype))),
+    "AffineCoupling/token_checkerboard": ((4, 3), lambda dt: bijectors.AffineCoupling(
+        conditioner(lambda d: ViT(6, 8, 1, 2, dtype=d), dt, (2, 3)),
+        bijectors.TokenCheckerboard((2, 2), 1), event_ndims=2)),
+    "AdditiveCoupling/token_stripes": ((6, 2), lambda dt: bijectors.AdditiveCoupling(
+        conditioner(lambda d: ViT(2, 8, 1, 2, dtype=d), dt, (3, 2)),
+        bijectors.TokenStripes((3, 2), axis=1, parity=0), event_ndims=2)),
+    "Patchify/chain": ((4, 6, 2), lambda dt: tfb.Chain([
+        tfb.Invert(bijectors.Patchify((4, 6, 2), 2)),
+        bijectors.OrthogonalMixing(
+            bijectors.orthogonal_mixing.random_orthogonal(8, seed=2).astype(dt.as_numpy_dtype)),
+        bijectors.Patchify((4, 6, 2), 2)])),
+    # bound 1: a third of the standard-normal inputs fall outside [-B, B] (the identity)
+    "SplineCoupling": ((5,), lambda dt: bijectors.SplineCoupling(
+        mlp(69, 2)(dt), num_bins=8, bound=1.0)),
+    # Outputs scaled down: a random ConvNet's are large, and a spline with extreme bins is
+    # ill-conditioned in float32 (the round trip loses ulp(y) / g'(x)).
+    "SplineCoupling/checkerboard": ((4, 4, 2), lambda dt: bijectors.SplineCoupling(
+        lambda x_a, net=convnet(22, (4, 4, 2))(dt): 0.3 * net(x_a), bijectors.Checkerboard(1),
+        event_ndims=3, num_bins=4, bound=1.5)),
+    "MaskedAutoregressive/affine": ((4,), lambda dt: bijectors.MaskedAutoregressive(
+        conditioner(lambda d: MADE(2, (16, 16), dtype=d), dt, (4,)))),
+    "MaskedAutoregressive/spline_context": ((4,), lambda dt: bijectors.MaskedAutoregressive(
+        conditioner(lambda d: MADE(23, (16, 16), "random", seed=3, dtype=d), dt, (4,), (3,)),
+        bijectors.SplineTransform(8, 1.5), context=tf.constant(np.tile(CONTEXT, (6, 1)), dt))),
+    "MaskedAutoregressive/iaf": ((3,), lambda dt: bijectors.MaskedAutoregressive(
+        conditioner(lambda d: MADE(2, (16,), "reversed", dtype=d), dt, (3,)),
+        inverse_autoregressive=True)),
 }
 
 

@@ -53,9 +53,15 @@ def test_train_glow_on_integer_images(workdir):
     result = tfp_flows_cmd("train", "--data", "pixels.npy", *TINY, "--num-levels", "1",
                            "--out", "images", cwd=workdir)
     assert result.returncode == 0, result.stderr
-    assert (workdir / "images" / "samples.png").exists()
+    for name in ("samples.png", "temperatures.png", "normalizing.png", "interpolation.png"):
+        assert (workdir / "images" / name).exists(), name
     flow = tfp_flows.io.load_flow(workdir / "images" / "model.keras")
-    assert flow.discrete and flow.flow_layers[0].levels == 4
+    assert flow.discrete and flow.levels == 4
+    sampled = tfp_flows_cmd("sample", workdir / "images" / "model.keras", "-n", "8",
+                            "--out", "image-draws", cwd=workdir)
+    assert sampled.returncode == 0, sampled.stderr
+    for name in ("samples.png", "temperatures.png", "normalizing.png"):
+        assert (workdir / "image-draws" / name).exists(), name
 
 
 def test_evaluate_sample_export(trained, workdir):

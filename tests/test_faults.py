@@ -75,7 +75,8 @@ def test_non_finite_loss_stops_with_the_last_finite_weights(capsys):
     def fresh():
         keras.utils.set_random_seed(0)
         flow = tfp_flows.RealNVP(2, num_steps=2, hidden_units=(8,), seed=0)
-        flow.compile(optimizer=keras.optimizers.Adam(1e-2))
+        # One step per execution: the callback sees every step (the default fuses them).
+        flow.compile(optimizer=keras.optimizers.Adam(1e-2), steps_per_execution=1)
         return flow
 
     flow, stop = fresh(), tfp_flows.StopOnNonFiniteLoss()

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfp_flows import layers
-from tfp_flows.bijectors import Checkerboard, HalfSplit
+from tfp_flows import bijectors, layers
+from tfp_flows.bijectors import Checkerboard, HalfSplit, TokenStripes
+from tfp_flows.conditioners import ViT
 from tfp_flows.testing import check_layer
 
 CONTEXT = np.random.default_rng(2).standard_normal((1, 3))
@@ -40,6 +41,23 @@ REGISTRY = {
         [layers.Squeeze(dtype=dt), layers.Invertible1x1Conv(seed=0, dtype=dt),
          layers.AffineCoupling(hidden_channels=8, dtype=dt), layers.Unsqueeze(dtype=dt)],
         hidden_channels=8, dtype=dt), context),
+    "OrthogonalMixing": ((4, 5), lambda dt: layers.OrthogonalMixing(seed=2, dtype=dt), None),
+    "AffineCoupling/vit_token_dims": ((4, 4), lambda dt: layers.AffineCoupling(
+        conditioner=ViT(4, 8, 1, 2, dtype=dt), dtype=dt), context),
+    "PReLUCoupling/vit_token_stripes": ((4, 3), lambda dt: layers.PReLUCoupling(
+        TokenStripes((2, 2), axis=0, parity=1),
+        conditioner=ViT(6, 8, 1, 2, context_as_token=True, dtype=dt), dtype=dt), context),
+    "SplineCoupling": ((4,), lambda dt: layers.SplineCoupling(
+        hidden_units=(8,), num_bins=4, bound=1.0, dtype=dt), None),
+    "SplineCoupling/image_context": ((2, 2, 4), lambda dt: layers.SplineCoupling(
+        HalfSplit(True), hidden_channels=4, num_bins=4, dtype=dt), context),
+    "MaskedAutoregressive": ((3,), lambda dt: layers.MaskedAutoregressive(
+        hidden_units=(8,), ordering="reversed", dtype=dt), None),
+    "MaskedAutoregressive/spline_context": ((3,), lambda dt: layers.MaskedAutoregressive(
+        bijectors.SplineTransform(4, 1.5), hidden_units=(8,), ordering="random", dtype=dt),
+        context),
+    "MaskedAutoregressive/iaf": ((3,), lambda dt: layers.MaskedAutoregressive(
+        hidden_units=(8,), inverse_autoregressive=True, dtype=dt), None),
 }
 
 

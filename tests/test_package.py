@@ -16,5 +16,7 @@ def test_import_is_quiet():
 def test_public_names():
     for name in tfp_flows.__all__:
         assert getattr(tfp_flows, name) is not None
-    for name in tfp_flows.bijectors.__all__ + tfp_flows.layers.__all__:
-        assert getattr(tfp_flows.bijectors, name, None) or getattr(tfp_flows.layers, name)
+    for module in (tfp_flows.bijectors, tfp_flows.layers, tfp_flows.conditioners,
+                   tfp_flows.models):
+        for name in module.__all__:
+            assert getattr(module, name) is not None, (module.__name__, name)

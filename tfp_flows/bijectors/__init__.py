@@ -14,15 +14,25 @@ from tfp_flows.bijectors.factor_out import FactorOut
 from tfp_flows.bijectors.full_linear import FullLinear
 from tfp_flows.bijectors.invertible_1x1_conv import Invertible1x1Conv
 from tfp_flows.bijectors.lu_linear import LULinear
+from tfp_flows.bijectors.masked_autoregressive import (
+    AffineTransform,
+    MaskedAutoregressive,
+    SplineTransform,
+)
+from tfp_flows.bijectors.orthogonal_mixing import OrthogonalMixing
 from tfp_flows.bijectors.partitions import Checkerboard, HalfSplit
+from tfp_flows.bijectors.patchify import Patchify
 from tfp_flows.bijectors.prelu_coupling import PReLUCoupling
+from tfp_flows.bijectors.spline_coupling import SplineCoupling
 from tfp_flows.bijectors.squeeze import Squeeze
+from tfp_flows.bijectors.token_partitions import TokenCheckerboard, TokenStripes
 from tfp_flows.bijectors.triangular_linear import TriangularLinear
 
 __all__ = [
     "ActNorm",
     "AdditiveCoupling",
     "AffineCoupling",
+    "AffineTransform",
     "Checkerboard",
     "Coupling",
     "DiagonalLinear",
@@ -32,8 +42,15 @@ __all__ = [
     "HalfSplit",
     "Invertible1x1Conv",
     "LULinear",
+    "MaskedAutoregressive",
+    "OrthogonalMixing",
     "PReLUCoupling",
+    "Patchify",
+    "SplineCoupling",
+    "SplineTransform",
     "Squeeze",
+    "TokenCheckerboard",
+    "TokenStripes",
     "TriangularLinear",
     "inverse_and_log_det",
 ]

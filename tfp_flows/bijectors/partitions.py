@@ -96,7 +96,10 @@ class Checkerboard:
 def partition_from_config(config: dict):
     """Rebuilds a partition from ``get_config()``."""
     config = dict(config)
-    kinds = {"HalfSplit": HalfSplit, "Checkerboard": Checkerboard}
+    from tfp_flows.bijectors.token_partitions import TokenCheckerboard, TokenStripes
+
+    kinds = {"HalfSplit": HalfSplit, "Checkerboard": Checkerboard,
+             "TokenCheckerboard": TokenCheckerboard, "TokenStripes": TokenStripes}
     name = config.pop("class_name", None)
     if name not in kinds:
         raise ValueError(f"expected a partition config with class_name in {sorted(kinds)}; "

@@ -7,6 +7,8 @@ the flow layers around them stay in float32.
 """
 
 from tfp_flows.conditioners.convnet import ConvNet
+from tfp_flows.conditioners.made import MADE
 from tfp_flows.conditioners.mlp import MLP
+from tfp_flows.conditioners.vit import ViT
 
-__all__ = ["ConvNet", "MLP"]
+__all__ = ["MADE", "ConvNet", "MLP", "ViT"]

@@ -16,10 +16,13 @@ class MLP(keras.layers.Layer):
         output_size: number of outputs (the coupling's parameters).
         hidden_units: widths of the hidden layers.
         activation: hidden activation (a Keras name).
+        kernel_initializer: initializer of the hidden layers' kernels (a Keras name or
+            object).
+        output_initializer: initializer of the last layer's kernel.
     """
 
     def __init__(self, output_size: int, hidden_units=(64, 64), activation: str = "tanh",
-                 **kwargs):
+                 kernel_initializer="glorot_uniform", output_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
         if int(output_size) < 1 or not hidden_units:
             raise ValueError(f"MLP: expected output_size >= 1 and at least one hidden layer; "
@@ -27,10 +30,13 @@ class MLP(keras.layers.Layer):
         self.output_size = int(output_size)
         self.hidden_units = tuple(int(u) for u in hidden_units)
         self.activation = activation
-        self.hidden = [keras.layers.Dense(u, activation=activation, dtype=self.dtype_policy,
-                                          name=f"dense_{i}")
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.output_initializer = keras.initializers.get(output_initializer)
+        self.hidden = [keras.layers.Dense(u, activation=activation,
+                                          kernel_initializer=self.kernel_initializer,
+                                          dtype=self.dtype_policy, name=f"dense_{i}")
                        for i, u in enumerate(self.hidden_units)]
-        self.out = keras.layers.Dense(self.output_size, kernel_initializer="zeros",
+        self.out = keras.layers.Dense(self.output_size, kernel_initializer=self.output_initializer,
                                       dtype=self.dtype_policy, name="out")
 
     def build(self, x_shape, context_shape=None):
@@ -48,4 +54,6 @@ class MLP(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "output_size": self.output_size,
-                "hidden_units": list(self.hidden_units), "activation": self.activation}
+                "hidden_units": list(self.hidden_units), "activation": self.activation,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "output_initializer": keras.initializers.serialize(self.output_initializer)}

@@ -6,12 +6,20 @@ Every layer maps data to latents in ``call`` (``(z, log|det dz/dx|)``) and gives
 
 from tfp_flows.layers.actnorm import ActNorm
 from tfp_flows.layers.base import FlowLayer, LayerChain
-from tfp_flows.layers.coupling import AdditiveCoupling, AffineCoupling, PReLUCoupling
+from tfp_flows.layers.coupling import (
+    AdditiveCoupling,
+    AffineCoupling,
+    PReLUCoupling,
+    SplineCoupling,
+)
 from tfp_flows.layers.dequantize import Dequantize
 from tfp_flows.layers.factor_out import FactorOut
 from tfp_flows.layers.fixed import FixedBijector
 from tfp_flows.layers.linear import DiagonalLinear, FullLinear, TriangularLinear
 from tfp_flows.layers.lu_linear import Invertible1x1Conv, LULinear
+from tfp_flows.layers.masked_autoregressive import MaskedAutoregressive
+from tfp_flows.layers.orthogonal_mixing import OrthogonalMixing
+from tfp_flows.layers.patchify import Patchify, Unpatchify
 from tfp_flows.layers.squeeze import Permute, Squeeze, Unsqueeze
 
 __all__ = [
@@ -27,9 +35,14 @@ __all__ = [
     "Invertible1x1Conv",
     "LULinear",
     "LayerChain",
+    "MaskedAutoregressive",
+    "OrthogonalMixing",
     "PReLUCoupling",
+    "Patchify",
     "Permute",
+    "SplineCoupling",
     "Squeeze",
     "TriangularLinear",
+    "Unpatchify",
     "Unsqueeze",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 
 from tfp_flows import bijectors
+from tfp_flows.bijectors._spline import check_spline_args, num_spline_params
 from tfp_flows.bijectors.partitions import HalfSplit, partition_from_config
 from tfp_flows.conditioners import MLP, ConvNet
 from tfp_flows.layers.base import FlowLayer
@@ -130,3 +131,40 @@ class PReLUCoupling(_CouplingLayer):
     def get_config(self):
         return {**super().get_config(), "with_shift": self.with_shift,
                 "log_slope_bound": self.log_slope_bound}
+
+
+@keras.saving.register_keras_serializable(package="tfp_flows")
+class SplineCoupling(_CouplingLayer):
+    """Rational-quadratic spline coupling (neural spline flows); see `bijectors.SplineCoupling`.
+
+    Args: those of `_CouplingLayer`, and
+        num_bins: ``K``, bins of each spline; the conditioner gives ``3K - 1`` values per entry.
+        bound: ``B``: the splines cover ``[-B, B]``, the identity outside.
+        activation: hidden activation of the default `MLP` (vector events).
+    """
+
+    bijector_class = bijectors.SplineCoupling
+
+    def __init__(self, partition=None, conditioner=None, num_bins: int = 8, bound: float = 3.0,
+                 activation: str = "tanh", **kwargs):
+        super().__init__(partition, conditioner, **kwargs)
+        self.num_bins, self.bound = check_spline_args("SplineCoupling", num_bins, bound)
+        self.activation = activation
+
+    def build(self, input_shape):
+        if self.conditioner is None and len(input_shape) == 2:
+            _, shape_b = self.partition.shapes(tuple(input_shape[1:]))
+            dtype = None if self.dtype_policy.name == "float32" else self.dtype_policy
+            self.conditioner = MLP(self._num_params() * shape_b[-1], self.hidden_units,
+                                   self.activation, name="conditioner", dtype=dtype)
+        super().build(input_shape)
+
+    def _num_params(self):
+        return num_spline_params(self.num_bins)
+
+    def _bijector_kwargs(self):
+        return {"num_bins": self.num_bins, "bound": self.bound}
+
+    def get_config(self):
+        return {**super().get_config(), "num_bins": self.num_bins, "bound": self.bound,
+                "activation": self.activation}

@@ -292,8 +292,23 @@ class Flow(keras.Model):
             results = {name: tf.reshape(value, [1]) for name, value in results.items()}
         return results
 
-    def compile(self, optimizer="adam", *args, jit_compile="auto", **kwargs):
+    def compile(self, optimizer="adam", *args, jit_compile="auto", backprop: str = "store",
+                steps_per_execution="auto", **kwargs):
         """`keras.Model.compile`; no loss is needed (the loss is the NLL).
+
+        The defaults are the fast path. ``jit_compile="auto"`` is XLA on one device, a
+        CPU included (Keras' own "auto" leaves a CPU without XLA), unless ``run_eagerly``;
+        where XLA cannot compile the step the flow warns once and trains without it.
+        ``steps_per_execution="auto"`` lets the flow choose how many steps one XLA
+        program runs (`tfp_flows.models.fused_steps`): 32 in the first ``fit``, which
+        times them, then about 0.1 s of steps per execution (at most 128), each launch
+        holding at most 16 MiB of batches. Callbacks and the progress bar run once per
+        execution. An integer is used as given; without XLA "auto" is 1.
+
+        ``backprop="inverse"`` trains without storing activations: the backward pass
+        recomputes each layer's input from its output through the flow's own inverse,
+        so memory does not grow with depth, for about one more normalizing pass per
+        step (`tfp_flows.models.inverse_backprop`). ``"store"`` (default) is autodiff.
 
         Under a strategy with several replicas, ``jit_compile=True`` compiles each
         replica's gradient computation with XLA and leaves the cross-replica update to
@@ -301,13 +316,37 @@ class Flow(keras.Model):
         ``steps_per_execution`` is 1: Keras 3.15's multi-step loop fails under
         ``MirroredStrategy`` for any model ("You must feed a value for placeholder").
         """
+        from tfp_flows.models import fused_steps
+
+        if len(args) > 5:  # given by position (Keras' order)
+            steps_per_execution, args = args[5], args[:5] + args[6:]
         replicas = self.distribute_strategy.num_replicas_in_sync
-        if replicas > 1 and kwargs.get("steps_per_execution", 1) != 1:
-            warnings.warn(f"{self.name}: steps_per_execution={kwargs['steps_per_execution']} "
+        one_device = replicas == 1 and not is_multi_worker(self.distribute_strategy)
+        run_eagerly = kwargs.get("run_eagerly", args[4] if len(args) > 4 else False)
+        if jit_compile == "auto" and one_device and not run_eagerly:
+            jit_compile = True
+        auto_steps = steps_per_execution in (fused_steps.AUTO, None)
+        if auto_steps:
+            steps_per_execution = 1
+        elif replicas > 1 and steps_per_execution != 1:
+            warnings.warn(f"{self.name}: steps_per_execution={steps_per_execution} "
                           f"is set to 1 under a strategy with {replicas} replicas (Keras' "
                           "multi-step loop fails there).", stacklevel=2)
-            kwargs["steps_per_execution"] = 1
-        super().compile(optimizer, *args, jit_compile=jit_compile, **kwargs)
+            steps_per_execution = 1
+        from tfp_flows.models.inverse_backprop import check_backprop
+
+        backprop = check_backprop(self, backprop)
+        super().compile(optimizer, *args, jit_compile=jit_compile,
+                        steps_per_execution=steps_per_execution, **kwargs)
+        self._auto_steps = auto_steps and one_device and self.jit_compile is True \
+            and not self.run_eagerly
+        if self._auto_steps:
+            self.steps_per_execution = fused_steps.FIRST_STEPS
+        if auto_steps:
+            self._compile_config.config["steps_per_execution"] = fused_steps.AUTO
+        self._backprop = backprop
+        self._compile_config.config["backprop"] = backprop
+        self.__dict__.get("_graph_functions", {}).pop("replica_step", None)  # traced per mode
         self._replica_jit = bool(self.jit_compile) and \
             self.distribute_strategy.num_replicas_in_sync > 1
         if self._replica_jit:
@@ -315,6 +354,12 @@ class Flow(keras.Model):
 
     def _gradients(self, data):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if getattr(self, "_backprop", "store") == "inverse":
+            from tfp_flows.models.inverse_backprop import inverse_gradients
+
+            x, context = self._unpack(data)
+            return inverse_gradients(self, x, context,
+                                     lambda nll: self.optimizer.scale_loss(nll / replicas))
         with tf.GradientTape() as tape:
             nll = self._nll_step(data, training=True)
             # Keras sums gradients across replicas: divide so any optimizer sees the mean.
@@ -337,6 +382,9 @@ class Flow(keras.Model):
         settings get Keras' own. The optimizer is built first, so the step is traced once.
         """
         if self.train_function is not None and not force:
+            trainer = getattr(self.train_function, "trainer", None)
+            if trainer is not None:  # a new fit: its batches per execution (may be chosen)
+                trainer.steps = self.steps_per_execution
             return self.train_function
         if isinstance(self.optimizer, keras.optimizers.Optimizer) and not self.optimizer.built:
             # Built here, not in the first traced step: a step that creates variables
@@ -348,7 +396,8 @@ class Flow(keras.Model):
                 and not is_multi_worker(self.distribute_strategy))
         if not fuse:
             return super().make_train_function(force)
-        self.train_function = fused_train_function(self, self.steps_per_execution)
+        self.train_function = fused_train_function(self, self.steps_per_execution,
+                                                   auto=getattr(self, "_auto_steps", False))
         return self.train_function
 
     def test_step(self, data):
@@ -449,3 +498,10 @@ class Flow(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    def compile_from_config(self, config):
+        """Compiles a loaded flow as it was saved: optimizer (whose state Keras then
+        restores), XLA, steps per execution and ``backprop``."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
