@@ -25,6 +25,24 @@ def _coupling_kwargs(coupling: str, num_bins: int) -> dict:
     return {"num_bins": num_bins} if coupling == "spline" else {}
 
 
+def _vector_steps(num_steps: int, actnorm: bool, linear: str, seed, coupling) -> list:
+    """``num_steps`` of [`ActNorm`,] a mixing (`LULinear` or a reversal), ``coupling(partition)``.
+
+    A reversal already swaps the halves between steps; with LU maps the split alternates
+    instead, so both halves are transformed even while the maps are near the identity.
+    """
+    flow_layers = []
+    for step in range(num_steps):
+        if actnorm:
+            flow_layers.append(layers.ActNorm())
+        if linear == "lu":
+            flow_layers.append(layers.LULinear(seed=None if seed is None else seed + step))
+        else:
+            flow_layers.append(layers.Permute())
+        flow_layers.append(coupling(HalfSplit(reverse=linear == "lu" and step % 2 == 1)))
+    return flow_layers
+
+
 def RealNVP(event_size: int, num_steps: int = 16, hidden_units=(64, 64),  # noqa: N802
             coupling: str = "affine", num_bins: int = 8, linear: str = "auto", actnorm: bool = True,
             context_shape=None, num_classes=None, embedding_dim: int = 16,
@@ -57,19 +75,8 @@ def RealNVP(event_size: int, num_steps: int = 16, hidden_units=(64, 64),  # noqa
     if int(event_size) < 2 or int(num_steps) < 1:
         raise ValueError(f"RealNVP: expected event_size >= 2 and num_steps >= 1; got "
                          f"event_size={event_size}, num_steps={num_steps}.")
-    flow_layers = []
-    for step in range(num_steps):
-        if actnorm:
-            flow_layers.append(layers.ActNorm())
-        if linear == "lu":
-            flow_layers.append(layers.LULinear(seed=None if seed is None else seed + step))
-        else:
-            flow_layers.append(layers.Permute())
-        # A reversal already swaps the halves between steps; with LU maps the split
-        # alternates instead, so both halves are transformed even at the identity.
-        reverse = linear == "lu" and step % 2 == 1
-        flow_layers.append(coupling_class(HalfSplit(reverse=reverse), hidden_units=hidden_units,
-                                          **extra))
+    flow_layers = _vector_steps(num_steps, actnorm, linear, seed, lambda partition: coupling_class(
+        partition, hidden_units=hidden_units, **extra))
     return Flow(flow_layers, (event_size,), context_shape=context_shape,
                 num_classes=num_classes, embedding_dim=embedding_dim, name=name)
 
@@ -155,14 +162,8 @@ def NSF(event_size: int, num_steps: int = 8, hidden_units=(64, 64),  # noqa: N80
     if int(event_size) < 2 or int(num_steps) < 1:
         raise ValueError(f"NSF: expected event_size >= 2 and num_steps >= 1; got "
                          f"event_size={event_size}, num_steps={num_steps}.")
-    flow_layers = []
-    for step in range(num_steps):
-        if actnorm:
-            flow_layers.append(layers.ActNorm())
-        flow_layers.append(layers.LULinear(seed=None if seed is None else seed + step))
-        flow_layers.append(layers.SplineCoupling(HalfSplit(reverse=step % 2 == 1),
-                                                 hidden_units=hidden_units, num_bins=num_bins,
-                                                 bound=bound, activation=activation))
+    flow_layers = _vector_steps(num_steps, actnorm, "lu", seed, lambda partition: layers.SplineCoupling(
+        partition, hidden_units=hidden_units, num_bins=num_bins, bound=bound, activation=activation))
     return Flow(flow_layers, (event_size,), context_shape=context_shape,
                 num_classes=num_classes, embedding_dim=embedding_dim, name=name)
 
