@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
                        default="auto", help="realnvp, nsf (spline couplings) or maf "
                        "(autoregressive) for vectors, glow or jet (ViT couplings) for images "
                        "(default: by data shape)")
-    train.add_argument("--coupling", choices=["affine", "additive", "prelu"], default="affine")
+    train.add_argument("--coupling", choices=["affine", "additive", "prelu", "spline"],
+                       default="affine", help="coupling of RealNVP, Glow and Jet (default affine)")
     train.add_argument("--num-steps", type=int,
                        help="couplings (RealNVP 16, Jet 8) or steps per level (Glow, 4)")
     train.add_argument("--num-levels", type=int, default=2, help="Glow levels (default 2)")
