@@ -51,7 +51,7 @@ class RationalScaleCoupling(bijectors.AffineCoupling):
     """zuko's ``s = r / (1 + |r| / c)`` (c = log(1/1e-3) = 6.9 there)."""
 
     def _log_scale(self, raw):
-        return raw / (1.0 + tf.abs(raw) / self._bound)
+        return raw / (1.0 + tf.abs(raw) / self._transform.log_scale_bound)
 
     def _forward_b(self, x_b, params):
         shift, raw = params
@@ -85,12 +85,12 @@ class NormalizingAffineCoupling(bijectors.AffineCoupling):
 
     def _forward_b(self, x_b, params):
         shift, raw = params
-        s = self._bound * tf.tanh(raw / self._bound)
+        s = self._transform.log_scale_bound * tf.tanh(raw / self._transform.log_scale_bound)
         return (x_b - shift) * tf.exp(-s), -s
 
     def _inverse_b(self, y_b, params):
         shift, raw = params
-        s = self._bound * tf.tanh(raw / self._bound)
+        s = self._transform.log_scale_bound * tf.tanh(raw / self._transform.log_scale_bound)
         return y_b * tf.exp(s) + shift, s
 
 

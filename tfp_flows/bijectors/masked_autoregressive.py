@@ -7,40 +7,8 @@ from collections.abc import Callable
 import tensorflow as tf
 
 from tfp_flows.bijectors._base import FlowBijector, check_floating
-from tfp_flows.bijectors._coupling import soft_bound
 from tfp_flows.bijectors._spline import RationalQuadraticSpline
-
-
-class AffineTransform:
-    """``y = x * exp(s) + t`` elementwise, ``s = c tanh(r / c)``; params ``(t, r)``.
-
-    ``forward(x, params)`` / ``inverse(y, params)`` return ``(value, elementwise
-    log-det of that direction)``. Zero parameters are the identity.
-
-    Args:
-        log_scale_bound: ``c > 0``; default 2.
-    """
-
-    num_params = 2
-
-    def __init__(self, log_scale_bound: float = 2.0):
-        if not float(log_scale_bound) > 0:
-            raise ValueError(f"AffineTransform: expected log_scale_bound > 0; "
-                             f"got {log_scale_bound!r}.")
-        self.log_scale_bound = float(log_scale_bound)
-
-    def forward(self, x, params):
-        shift, raw = params
-        log_scale = soft_bound(raw, self.log_scale_bound)
-        return x * tf.exp(log_scale) + shift, log_scale
-
-    def inverse(self, y, params):
-        shift, raw = params
-        log_scale = soft_bound(raw, self.log_scale_bound)
-        return (y - shift) * tf.exp(-log_scale), -log_scale
-
-    def get_config(self) -> dict:
-        return {"class_name": "AffineTransform", "log_scale_bound": self.log_scale_bound}
+from tfp_flows.bijectors.affine_coupling import AffineTransform
 
 
 class SplineTransform(RationalQuadraticSpline):
