@@ -133,6 +133,60 @@ def machine_info() -> dict:
             "tfp_flows": getattr(tfp_flows, "__version__", None), "platform": platform.platform()}
 
 
+def peak_accelerator_mib():
+    """Peak memory of the first GPU in MiB since the last `reset_accelerator_peak`; None
+    without a GPU."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    if not gpus:
+        return None
+    return tf.config.experimental.get_memory_info(gpus[0].name)["peak"] / 2**20
+
+
+def reset_accelerator_peak() -> None:
+    import tensorflow as tf
+
+    for gpu in tf.config.list_logical_devices("GPU")[:1]:
+        tf.config.experimental.reset_memory_stats(gpu.name)
+
+
+def fit_rates_by_policy(build, shape, batch: int, steps: int, repeats: int,
+                        policies=("float32", "mixed_bfloat16")):
+    """Training images/s of ``model.fit`` under each Keras dtype policy, and peak memory.
+
+    Per policy: ``build()`` makes a fresh flow for ``shape`` images (seed 0) under that
+    policy, compiled with ``Adam(1e-4)``, ``jit_compile=True`` and ``steps_per_execution=
+    steps``; ``fit`` on ``steps`` batches of random uint8 images is timed (median of
+    ``repeats`` calls after one warm-up). Returns ``(results, rows)``: per policy the rate,
+    the times and the accelerator's peak memory during that policy's runs (None on a CPU).
+    """
+    import keras
+    import numpy as np
+
+    results, rows = {}, []
+    x = np.random.default_rng(0).integers(0, 256, (batch * steps,) + tuple(shape)).astype(np.uint8)
+    for policy in policies:
+        keras.mixed_precision.set_global_policy(policy)
+        reset_accelerator_peak()
+        try:
+            keras.utils.set_random_seed(0)
+            flow = build()
+            flow.compile(optimizer=keras.optimizers.Adam(1e-4), jit_compile=True,
+                         steps_per_execution=steps)
+            stats = median_time(
+                lambda flow=flow: flow.fit(x, batch_size=batch, epochs=1, shuffle=False, verbose=0),
+                repeats=repeats, warmup=1)
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+        peak = peak_accelerator_mib()
+        results[policy] = {"images_per_s": len(x) / stats["median_s"], "times": stats,
+                           "peak_memory_mib": peak}
+        rows.append(row(f"train images/s, {policy}", results[policy]["images_per_s"], None,
+                        "images/s", f"peak accelerator memory {peak} MiB"))
+    return results, rows
+
+
 def count_params(variables) -> int:
     import numpy as np
     return int(sum(np.prod(v.shape) for v in variables))

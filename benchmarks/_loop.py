@@ -7,7 +7,11 @@ the step (loss, gradient, optimizer update) is one XLA cluster, and an outer
 
 from __future__ import annotations
 
+import functools
+
 import tensorflow as tf
+
+from benchmarks import _common
 
 
 def in_graph_loop(fn):
@@ -55,3 +59,44 @@ def make_trainer(loss_fn, variables, optimizer, jit_compile: bool = True, fused:
     run = in_xla_loop(step_fn) if fused else in_graph_loop(step)
     run.step = step
     return run
+
+
+def batches(x, num_steps, batch, rng):
+    """``[num_steps, batch, d]`` random batches (the same for every side)."""
+    return x[rng.integers(0, len(x), (num_steps, batch))]
+
+
+def time_chunks(x_train, flow, trainers: dict, *, chunk: int, spe: int, batch: int,
+                repeats: int, rng) -> tuple[dict, dict]:
+    """Times ``flow.fit`` (side ``ours_fit``) and each of ``trainers`` (name -> a
+    `make_trainer` run, given ``spe`` steps a call) on the same random batches.
+
+    The sides take turns chunk by chunk, ``chunk`` steps of ``batch`` rows each, fresh
+    batches for every chunk; the first chunk (tracing and XLA compilation) is timed
+    apart. Returns ``(first_chunk_s, stats)`` per side, ``stats`` the
+    `_common.summary` of the ``repeats`` later chunks.
+    """
+    state = {}
+
+    def run_fit():
+        flow.fit(state["xs"].reshape(-1, *x_train.shape[1:]), batch_size=batch, epochs=1,
+                 shuffle=False, verbose=0)
+
+    def run_in_slices(trainer):
+        xs = tf.constant(state["xs"])
+        loss = None
+        for start in range(0, chunk, spe):
+            loss = trainer(xs[start:start + spe])
+        return loss
+
+    sides = {"ours_fit": run_fit}
+    sides.update({name: functools.partial(run_in_slices, trainer)
+                  for name, trainer in trainers.items()})
+    state["xs"] = batches(x_train, chunk, batch, rng)
+    first = {name: _common.timed(fn)[0] for name, fn in sides.items()}
+    times = {name: [] for name in sides}
+    for _ in range(repeats):
+        state["xs"] = batches(x_train, chunk, batch, rng)
+        for name, fn in sides.items():
+            times[name].append(_common.timed(fn)[0])
+    return first, {name: _common.summary(t) for name, t in times.items()}

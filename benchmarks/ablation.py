@@ -11,7 +11,7 @@ that of one step at a time). Printed: the test score per seed and their mean.
   3,000 steps; test NLL in nats on 5,000 fresh points. ``--zuko PYTHON`` also trains
   zuko's ``RealNVP`` (PyTorch) on the very same batches with that interpreter (a
   separate environment with ``torch`` and ``zuko``; never a dependency of this package).
-- ``mnist``: the 5,000-image MNIST subset padded to 32x32, ``Glow(num_levels=2,
+- ``mnist``: the 5,000-image MNIST subset (28x28, not padded), ``Glow(num_levels=2,
   num_steps=4, hidden_channels=128)``, batch 64, 1,500 steps; test bits/dim, the
   uniform-dequantization bound (one fresh draw of ``u``, seed 0).
 - ``digits``: 8x8 digits (17 levels), the same Glow, 1,000 steps; bits/dim as above.
@@ -23,7 +23,6 @@ the defaults; the row named ``defaults`` is the public builder as it ships.
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -36,14 +35,11 @@ import tensorflow as tf  # noqa: E402
 
 import tfp_flows  # noqa: E402
 from benchmarks import _common
-from tfp_flows import bijectors, layers
+from tfp_flows import bijectors, layers, metrics
 from tfp_flows.bijectors import HalfSplit
 from tfp_flows.conditioners import MLP
 
 LR, SPE = 1e-3, 16
-TORCH_INIT = {"class_name": "VarianceScaling",  # PyTorch's nn.Linear default
-              "config": {"scale": 1.0 / 3.0, "mode": "fan_in", "distribution": "uniform"}}
-
 
 # -- scale parametrisations of the affine coupling (row options) ---------------------------
 
@@ -53,26 +49,19 @@ class RationalScaleCoupling(bijectors.AffineCoupling):
     def _log_scale(self, raw):
         return raw / (1.0 + tf.abs(raw) / self._transform.log_scale_bound)
 
-    def _forward_b(self, x_b, params):
+    def forward_b(self, x_b, params):
         shift, raw = params
         s = self._log_scale(raw)
         return x_b * tf.exp(s) + shift, s
 
-    def _inverse_b(self, y_b, params):
+    def inverse_b(self, y_b, params):
         shift, raw = params
         s = self._log_scale(raw)
         return (y_b - shift) * tf.exp(-s), -s
 
 
-class SigmoidScaleCoupling(RationalScaleCoupling):
-    """Glow's code: normalizing ``x_b -> (x_b - t) * sigmoid(r + 2)``, so ``s = softplus(-r - 2)``."""
-
-    def _log_scale(self, raw):
-        return tf.nn.softplus(-raw - 2.0)
-
-
 class SigmoidSamplingScaleCoupling(RationalScaleCoupling):
-    """TFP's and normflows' Glow: sampling ``z_b -> z_b * sigmoid(r + 2) + t``, so
+    """The sigmoid on the sampling side: ``z_b -> z_b * sigmoid(r + 2) + t``, so
     ``s = log sigmoid(r + 2)``: the normalizing direction only expands (unbounded)."""
 
     def _log_scale(self, raw):
@@ -83,12 +72,12 @@ class NormalizingAffineCoupling(bijectors.AffineCoupling):
     """Shift after scale in the normalizing direction (RealNVP's paper, zuko):
     normalizing ``x_b -> x_b * exp(s) + t``; sampling ``y_b -> (y_b - t) * exp(-s)``."""
 
-    def _forward_b(self, x_b, params):
+    def forward_b(self, x_b, params):
         shift, raw = params
         s = self._transform.log_scale_bound * tf.tanh(raw / self._transform.log_scale_bound)
         return (x_b - shift) * tf.exp(-s), -s
 
-    def _inverse_b(self, y_b, params):
+    def inverse_b(self, y_b, params):
         shift, raw = params
         s = self._transform.log_scale_bound * tf.tanh(raw / self._transform.log_scale_bound)
         return y_b * tf.exp(s) + shift, s
@@ -102,8 +91,9 @@ class RationalScaleLayer(layers.AffineCoupling):
     bijector_class = RationalScaleCoupling
 
 
-class SigmoidScaleLayer(layers.AffineCoupling):
-    bijector_class = SigmoidScaleCoupling
+def sigmoid_scale_layer(*args, **kwargs):
+    """Glow's code, as `Glow` now ships it: normalizing ``x_b -> (x_b - t) * sigmoid(r + 2)``."""
+    return layers.AffineCoupling(*args, scale="sigmoid", **kwargs)
 
 
 class SigmoidSamplingScaleLayer(layers.AffineCoupling):
@@ -111,26 +101,13 @@ class SigmoidSamplingScaleLayer(layers.AffineCoupling):
 
 
 COUPLING_LAYERS = {"tanh": layers.AffineCoupling, "normalizing": NormalizingAffineLayer,
-                   "rational": RationalScaleLayer, "sigmoid": SigmoidScaleLayer,
+                   "rational": RationalScaleLayer, "sigmoid": sigmoid_scale_layer,
                    "sigmoid_sampling": SigmoidSamplingScaleLayer}
 
 
-class FanInBiasMLP(MLP):
-    """`MLP` whose hidden biases start ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (PyTorch's
-    ``nn.Linear``), not zero: with a 1-D input and zero biases every first-layer unit
-    has its kink (ReLU) or centre (tanh) at the same point."""
-
-    def build(self, x_shape, context_shape=None):
-        width = x_shape[-1] + (0 if context_shape is None else context_shape[-1])
-        for layer in self.hidden:
-            bound = 1.0 / math.sqrt(width)
-            layer.bias_initializer = keras.initializers.RandomUniform(-bound, bound)
-            width = layer.units
-        super().build(x_shape, context_shape)
-
-
 def _initializer(name):
-    return TORCH_INIT if name == "torch" else name
+    """"torch": PyTorch's ``nn.Linear`` default, ``U(+-1/sqrt(fan_in))`` (the `MLP` default)."""
+    return "fan_in_uniform" if name == "torch" else name
 
 
 def _optimizer(row):
@@ -157,11 +134,36 @@ MOONS_ROWS = [
     ("hidden biases torch (not zero)", {"bias_init": "torch"}),
     ("relu, torch init, torch biases", {"activation": "relu", "hidden_init": "torch",
                                         "bias_init": "torch"}),
+    ("relu, glorot init, torch biases", {"activation": "relu", "bias_init": "torch"}),
+    ("relu, torch init, torch biases + rational c=6.9", {
+        "activation": "relu", "hidden_init": "torch", "bias_init": "torch",
+        "scale": "rational", "bound": 6.9}),
+    ("relu, torch init, torch biases + no ActNorm", {
+        "activation": "relu", "hidden_init": "torch", "bias_init": "torch", "actnorm": False}),
+    ("relu, torch init, torch biases + LU", {
+        "activation": "relu", "hidden_init": "torch", "bias_init": "torch", "linear": "lu"}),
+    ("relu, torch init, torch biases + output torch", {
+        "activation": "relu", "hidden_init": "torch", "bias_init": "torch",
+        "output_init": "torch"}),
+    ("relu, torch init, torch biases + rational + no ActNorm", {
+        "activation": "relu", "hidden_init": "torch", "bias_init": "torch",
+        "scale": "rational", "bound": 6.9, "actnorm": False}),
+    ("tanh, torch init, torch biases", {"hidden_init": "torch", "bias_init": "torch"}),
+    ("new: relu, torch init and biases, no ActNorm", {
+        "activation": "relu", "hidden_init": "torch", "bias_init": "torch", "actnorm": False}),
+    ("new + bound c=3", {"activation": "relu", "hidden_init": "torch", "bias_init": "torch",
+                         "actnorm": False, "bound": 3.0}),
+    ("new + output torch", {"activation": "relu", "hidden_init": "torch", "bias_init": "torch",
+                            "actnorm": False, "output_init": "torch"}),
+    ("new + silu", {"activation": "silu", "hidden_init": "torch", "bias_init": "torch",
+                    "actnorm": False}),
+    ("new + elu", {"activation": "elu", "hidden_init": "torch", "bias_init": "torch",
+                   "actnorm": False}),
     ("bound c=3", {"bound": 3.0}),
     ("bound c=5", {"bound": 5.0}),
     ("rational c=6.9 (zuko)", {"scale": "rational", "bound": 6.9}),
     ("sigmoid(r+2) (Glow)", {"scale": "sigmoid"}),
-    ("1/sigmoid(r+2) (TFP, normflows)", {"scale": "sigmoid_sampling"}),
+    ("1/sigmoid(r+2) (sampling side)", {"scale": "sigmoid_sampling"}),
     ("shift after scale, normalizing side", {"scale": "normalizing"}),
     ("shift after scale + relu", {"scale": "normalizing", "activation": "relu"}),
     ("no ActNorm", {"actnorm": False}),
@@ -189,9 +191,9 @@ def moons_flow(row):
             flow_layers.append(layers.ActNorm())
         lu = row["linear"] == "lu"
         flow_layers.append(layers.LULinear(seed=step) if lu else layers.Permute())
-        mlp = FanInBiasMLP if row.get("bias_init") == "torch" else MLP
-        conditioner = mlp(2, (64, 64), activation=row["activation"],
+        conditioner = MLP(2, (64, 64), activation=row["activation"],
                           kernel_initializer=_initializer(row["hidden_init"]),
+                          bias_initializer=_initializer(row.get("bias_init", "zeros")),
                           output_initializer=_initializer(row["output_init"]))
         flow_layers.append(coupling(HalfSplit(reverse=lu and step % 2 == 1),
                                     conditioner=conditioner, log_scale_bound=row["bound"]))
@@ -257,13 +259,16 @@ GLOW_REFERENCE = dict(num_levels=2, num_steps=4, hidden_channels=128, scale="tan
 IMAGE_ROWS = [
     ("reference (before)", {}),
     ("defaults (Glow builder)", {"builder": True}),
+    ("sigmoid(r+2) (Glow's code)", {"scale": "sigmoid"}),
+    ("rational c=6.9 (zuko)", {"scale": "rational", "bound": 6.9}),
+    ("clipnorm 1", {"global_clipnorm": 1.0}),
 ]
 
 
 def glow_flow(row, shape, levels):
     if row.get("builder"):
         return tfp_flows.Glow(shape, num_levels=row["num_levels"], num_steps=row["num_steps"],
-                              hidden_channels=row["hidden_channels"], levels=levels)
+                              hidden_channels=row["hidden_channels"], num_values=levels)
     coupling = COUPLING_LAYERS[row["scale"]]
     width = row["hidden_channels"]
     counter = iter(range(10**6))
@@ -295,7 +300,7 @@ def bits_per_dim(flow, x, levels):
         except TypeError:  # a package without the bound: the density of k + u in data units
             u = np.random.default_rng(0).uniform(size=k.shape).astype(np.float32)
             log_p = flow.distribution().log_prob(k.astype(np.float32) + u).numpy()
-            out.append(-log_p / (np.prod(k.shape[1:]) * math.log(2.0)))
+            out.append(metrics.bits_per_dim(-log_p, np.prod(k.shape[1:])))
     return float(np.mean(np.concatenate(out)))
 
 
@@ -312,7 +317,10 @@ def run_image(row, seed, steps, data, levels, log_every):
     (x_train, _), (x_test, _) = data
     keras.utils.set_random_seed(seed)
     flow = glow_flow(row, x_train.shape[1:], levels)
-    flow.compile(optimizer=_optimizer(row), jit_compile=True, steps_per_execution=SPE)
+    if row.get("builder"):  # what a new user writes: the optimizer and nothing else
+        flow.compile(optimizer=_optimizer(row))
+    else:
+        flow.compile(optimizer=_optimizer(row), jit_compile=True, steps_per_execution=SPE)
     rows = np.random.default_rng(seed).integers(0, len(x_train), (steps, 64))
     # one "epoch" per log_every steps: the logged loss is the mean over those steps
     losses = _StepLosses()

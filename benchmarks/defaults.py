@@ -33,7 +33,8 @@ import numpy as np
 import tensorflow as tf  # noqa: E402
 
 from benchmarks import _common, glow_digits, moons
-from benchmarks._loop import make_trainer
+from benchmarks._loop import batches, make_trainer
+from tfp_flows import metrics
 from tfp_flows.data import load_digits, load_two_moons  # noqa: E402
 
 LR = 1e-3
@@ -76,7 +77,7 @@ def run_moons(quick: bool, repeats: int, spe: bool):
         flow.fit(x_train, batch_size=batch, epochs=epochs, verbose=0)
 
     def tfp():
-        return tfp_step(tf.constant(moons.batches(x_train, steps, batch, rng)))
+        return tfp_step(tf.constant(batches(x_train, steps, batch, rng)))
 
     sides = {"ours": ours, "tfp": tfp}
     explicit = {}
@@ -119,7 +120,7 @@ def tfp_bound_bits(dist, x, draws: int, seed: int = 0) -> float:
     for k in range(draws):
         noise = tf.random.stateless_uniform(x.shape, seed=(seed, k))
         total += float(np.mean(glow_digits.tfp_log_prob(dist, x, noise)))
-    return -total / draws / (glow_digits.D * math.log(2.0))
+    return metrics.bits_per_dim(-total / draws, glow_digits.D)
 
 
 def ours_bound_bits(flow, x, draws: int, seed: int = 0) -> float:

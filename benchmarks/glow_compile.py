@@ -22,7 +22,7 @@ def main(argv=None):
     x = np.random.default_rng(0).integers(0, 256, (BATCH,) + SHAPE).astype(np.int32)
     keras.utils.set_random_seed(0)
     build_s, flow = _common.timed(tfp_flows.Glow, SHAPE, num_levels=levels, num_steps=steps,
-                                  hidden_channels=width, levels=256)
+                                  hidden_channels=width, num_values=256)
     flow.compile(optimizer=keras.optimizers.Adam(1e-4), jit_compile=True)
 
     def one_step():

@@ -1,7 +1,7 @@
 """Case `glow_digits`: 8x8 digits (17 levels), Glow 2 levels x 4 steps, width 128, batch 64.
 
 Ours: ``tfp_flows.Glow((8, 8, 1), num_levels=2, num_steps=4, hidden_channels=128,
-levels=17)`` with ``fit`` (XLA, and without XLA). Baseline: ``tfb.Glow(output_shape=
+num_values=17)`` with ``fit`` (XLA, and without XLA). Baseline: ``tfb.Glow(output_shape=
 (8, 8, 1), num_glow_blocks=2, num_steps_per_block=4)`` with TFP's own
 ``GlowDefaultNetwork(num_hidden=128)`` couplings (tf_keras; they work beside Keras 3
 because TFP 0.25 needs tf-keras anyway) and a 3-layer width-128 exit network (ours
@@ -29,6 +29,7 @@ import tf_keras  # noqa: E402
 import tfp_flows  # noqa: E402
 from benchmarks import _common
 from benchmarks._loop import make_trainer
+from tfp_flows import metrics
 from tfp_flows.data import load_digits  # noqa: E402
 
 tfb, tfd = tfp.bijectors, tfp.distributions
@@ -44,7 +45,7 @@ def config(quick):
 def ours(quick):
     levels, steps, width = config(quick)
     return tfp_flows.Glow(SHAPE, num_levels=levels, num_steps=steps, hidden_channels=width,
-                          levels=LEVELS)
+                          num_values=LEVELS)
 
 
 def tfp_glow(quick, seed=0):
@@ -89,7 +90,7 @@ def tfp_trainer(dist, glow, first_batch):
 
 
 def bits_per_dim(log_prob):
-    return -float(np.mean(log_prob)) / (D * math.log(2.0))
+    return metrics.bits_per_dim(-float(np.mean(log_prob)), D)
 
 
 def memory_run(side, quick):

@@ -20,7 +20,7 @@ import tensorflow as tf  # noqa: E402
 
 from benchmarks import _common
 from tfp_flows import bijectors  # noqa: E402
-from tfp_flows.bijectors._lu import random_rotation_lu  # noqa: E402
+from tfp_flows.bijectors import random_rotation_lu  # noqa: E402
 
 VECTORS = 16
 THEORY = {"LULinear": (2, 1), "FullLinear": (3, 3), "TriangularLinear": (2, 1),

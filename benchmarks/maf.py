@@ -7,15 +7,16 @@ tf_keras MADE, ``tfb.AutoregressiveNetwork(params=2, hidden_units=[64, 64],
 activation="relu")``, with ``tfb.Permute`` reversals between them (the orderings
 ours alternates), trained by a ``tf.function(jit_compile=True)`` step with the same
 Keras Adam. Its log-scale is bounded as ``2 tanh(s / 2)``, as ours is (TFP's
-unbounded ``exp`` diverges under XLA: design.md). Ours adds an ActNorm per step
-(4 parameters each). A third side, not a floor, runs TFP's step the way ``fit``
-runs ours (``steps_per_execution`` steps in one XLA program).
+unbounded ``exp`` diverges under XLA: design.md). A third side, not a floor, runs
+TFP's step the way ``fit`` runs ours (``steps_per_execution`` steps in one XLA program).
 
 Both directions of a MAF cost differently: training evaluates the density, one MADE
 pass per step on both sides; sampling (not timed here) is ``d`` passes.
 
 All sides see the same batches, alternately, chunk by chunk; the first chunk
-(compilation) is not timed. Test NLL after the same number of steps.
+(compilation) is not timed. Test NLL after the same number of steps. Every seed
+(``--seeds``, default 0 1 2) trains all sides afresh; the table gives medians, as one
+seed's NLL moves by more than the sides differ.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ import tensorflow_probability as tfp  # noqa: E402
 
 import tfp_flows  # noqa: E402
 from benchmarks import _common
-from benchmarks._loop import make_trainer
-from benchmarks.moons import batches, ours_loss, tfp_loss
+from benchmarks._loop import make_trainer, time_chunks
+from benchmarks.moons import ours_loss, tfp_loss
 from tfp_flows.data import load_two_moons  # noqa: E402
 
 tfb, tfd = tfp.bijectors, tfp.distributions
@@ -85,64 +86,23 @@ def tfp_maf(event_size=2, num_steps=NUM_STEPS, hidden_units=HIDDEN):
     return dist, variables
 
 
-def main(argv=None):
-    args = _common.parse_args(__doc__.splitlines()[0], argv)
-    quick = args.quick
-    chunk = 40 if quick else 300          # steps per timed repeat
-    repeats = args.repeats or (2 if quick else 9)
-    spe = 20 if quick else 100            # steps_per_execution
-    total_steps = chunk * (repeats + 1)   # +1: the untimed first (compiling) chunk
-    num_steps = 2 if quick else NUM_STEPS
-
-    (x_train, _), (x_test, _) = load_two_moons()
-    rng = np.random.default_rng(0)
-
-    keras.utils.set_random_seed(0)
+def run_seed(seed, x_train, x_test, *, quick, chunk, repeats, spe, num_steps):
+    """One seed: ours, TFP's step and TFP in our fused loop on the same batches."""
+    keras.utils.set_random_seed(seed)
     flow = tfp_flows.MAF(2, num_steps=num_steps, hidden_units=HIDDEN, activation=ACTIVATION)
     flow.compile(optimizer=keras.optimizers.Adam(LR), jit_compile=True, steps_per_execution=spe)
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(seed)
     dist, tfp_vars = tfp_maf(num_steps=num_steps)
     step_tfp = make_trainer(tfp_loss(dist), tfp_vars, keras.optimizers.Adam(LR))
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(seed)
     dist_fused, fused_vars = tfp_maf(num_steps=num_steps)
     step_fused = make_trainer(tfp_loss(dist_fused), fused_vars, keras.optimizers.Adam(LR),
                               fused=True)
-
     params = {"ours": _common.count_params(flow.trainable_variables),
               "tfp": _common.count_params(tfp_vars)}
-    print(f"trainable parameters: ours {params['ours']}, tfp {params['tfp']} "
-          f"({100 * (params['ours'] / params['tfp'] - 1):+.1f}%)")
-
-    state = {}
-
-    def next_chunk():
-        state["xs"] = batches(x_train, chunk, BATCH, rng)
-
-    def run_fit():
-        flow.fit(state["xs"].reshape(-1, 2), batch_size=BATCH, epochs=1, shuffle=False,
-                 verbose=0)
-
-    def run_in_slices(trainer):
-        xs = tf.constant(state["xs"])
-        loss = None
-        for start in range(0, chunk, spe):
-            loss = trainer(xs[start:start + spe])
-        return loss
-
-    sides = {"ours_fit": run_fit, "tfp": lambda: run_in_slices(step_tfp),
-             "tfp_fused": lambda: run_in_slices(step_fused)}
-    compile_s = {}
-    next_chunk()
-    for name, fn in sides.items():  # first chunk: tracing and XLA compilation
-        compile_s[name] = _common.timed(fn)[0]
-    times = {name: [] for name in sides}
-    for _ in range(repeats):
-        next_chunk()
-        for name, fn in sides.items():
-            times[name].append(_common.timed(fn)[0])
-    stats = {name: _common.summary(t) for name, t in times.items()}
-    rate = {name: chunk * BATCH / s["median_s"] for name, s in stats.items()}
-
+    compile_s, stats = time_chunks(x_train, flow, {"tfp": step_tfp, "tfp_fused": step_fused},
+                                   chunk=chunk, spe=spe, batch=BATCH, repeats=repeats,
+                                   rng=np.random.default_rng(seed))
     nll = {"ours_fit": -float(np.mean(flow.log_prob(x_test))),
            "tfp": -float(np.mean(dist.log_prob(x_test))),
            "tfp_fused": -float(np.mean(dist_fused.log_prob(x_test)))}
@@ -151,24 +111,62 @@ def main(argv=None):
     valid = {"tfp": still_autoregressive(dist.nets),
              "tfp_fused": still_autoregressive(dist_fused.nets)}
     if not all(valid.values()):
-        print(f"WARNING: a baseline MADE lost its masks in training: {valid}")
-    spread = max(s["spread"] for s in stats.values())
+        print(f"WARNING: a baseline MADE lost its masks in training (seed {seed}): {valid}")
+    rate = {name: chunk * BATCH / st["median_s"] for name, st in stats.items()}
+    print(f"seed {seed}: test NLL " + ", ".join(f"{k} {v:.4f}" for k, v in nll.items())
+          + "; samples/s " + ", ".join(f"{k} {v:,.0f}" for k, v in rate.items()), flush=True)
+    return {"params": params, "first_chunk_s": compile_s, "times": stats, "samples_per_s": rate,
+            "test_nll": nll, "baseline_still_autoregressive": valid}
+
+
+def main(argv=None):
+    def extra(parser):
+        parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                            help="seeds (default 0 1 2; --quick: 0); medians are reported")
+
+    args = _common.parse_args(__doc__.splitlines()[0], argv, extra)
+    quick = args.quick
+    chunk = 40 if quick else 300          # steps per timed repeat
+    repeats = args.repeats or (2 if quick else 9)
+    spe = 20 if quick else 100            # steps_per_execution
+    total_steps = chunk * (repeats + 1)   # +1: the untimed first (compiling) chunk
+    num_steps = 2 if quick else NUM_STEPS
+    seeds = args.seeds or ([0] if quick else [0, 1, 2])
+
+    (x_train, _), (x_test, _) = load_two_moons()
+    runs = {seed: run_seed(seed, x_train, x_test, quick=quick, chunk=chunk, repeats=repeats,
+                           spe=spe, num_steps=num_steps) for seed in seeds}
+    params = runs[seeds[0]]["params"]
+    print(f"trainable parameters: ours {params['ours']}, tfp {params['tfp']} "
+          f"({100 * (params['ours'] / params['tfp'] - 1):+.1f}%)")
+
+    def median(key, side):
+        return float(np.median([run[key][side] for run in runs.values()]))
+
+    def per_seed(key, side, fmt):
+        return ", ".join(fmt.format(run[key][side]) for run in runs.values())
+
+    seeds_text = " ".join(str(s) for s in seeds)
+    spread = max(st["spread"] for run in runs.values() for st in run["times"].values())
     rows = [
-        _common.row("train samples/s (fit vs TFP step)", rate["ours_fit"], rate["tfp"],
-                    "samples/s", f"median of {repeats}x{chunk} steps, spread {spread:.0%}"),
-        _common.row("  not a floor: fit vs TFP's step in our fused loop", rate["ours_fit"],
-                    rate["tfp_fused"], "samples/s",
-                    f"TFP, {spe} steps per XLA program; NLL {nll['tfp_fused']:.4f}"),
-        _common.row(f"test NLL after {total_steps} steps", nll["ours_fit"], nll["tfp"], "nats",
-                    higher_is_better=False),
-        _common.row("first chunk incl. compile", compile_s["ours_fit"], compile_s["tfp"], "s",
-                    higher_is_better=False),
+        _common.row("train samples/s (fit vs TFP step)", median("samples_per_s", "ours_fit"),
+                    median("samples_per_s", "tfp"), "samples/s",
+                    f"median over seeds {seeds_text} of the medians of {repeats}x{chunk} steps, "
+                    f"spread {spread:.0%}"),
+        _common.row("  not a floor: fit vs TFP's step in our fused loop",
+                    median("samples_per_s", "ours_fit"), median("samples_per_s", "tfp_fused"),
+                    "samples/s", f"TFP, {spe} steps per XLA program"),
+        _common.row(f"test NLL after {total_steps} steps (median of seeds)",
+                    median("test_nll", "ours_fit"), median("test_nll", "tfp"), "nats",
+                    f"seeds {seeds_text}: ours {per_seed('test_nll', 'ours_fit', '{:.3f}')}; "
+                    f"TFP {per_seed('test_nll', 'tfp', '{:.3f}')}", higher_is_better=False),
+        _common.row("first chunk incl. compile", median("first_chunk_s", "ours_fit"),
+                    median("first_chunk_s", "tfp"), "s", higher_is_better=False),
         _common.row("trainable parameters", params["ours"], params["tfp"], ""),
     ]
     details = {"maf_steps": num_steps, "batch": BATCH, "steps_per_chunk": chunk,
-               "steps_per_execution": spe, "total_steps": total_steps, "params": params,
-               "times": stats, "samples_per_s": rate, "test_nll": nll, "first_chunk_s": compile_s,
-               "baseline_still_autoregressive": valid}
+               "steps_per_execution": spe, "total_steps": total_steps, "seeds": seeds,
+               "runs": {str(seed): run for seed, run in runs.items()}}
     _common.write_results("maf", args, rows, details)
 
 

@@ -68,7 +68,7 @@ def reset_gpu_peak():
 def build(mode, shape, num_steps, width, steps_timed, batch):
     keras.utils.set_random_seed(0)
     flow = tfp_flows.Glow(shape, num_levels=2, num_steps=num_steps, hidden_channels=width,
-                          levels=None)
+                          num_values=None)
     flow.compile(optimizer=keras.optimizers.Adam(1e-4), jit_compile=True, steps_per_execution=1,
                  backprop=mode)
     x = np.random.default_rng(0).normal(size=(batch * steps_timed,) + shape).astype(np.float32)

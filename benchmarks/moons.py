@@ -5,7 +5,7 @@ Ours: ``tfp_flows.RealNVP(2, num_steps=8, hidden_units=(64, 64))`` trained with
 8 ``tfb.RealNVP(num_masked=1, shift_and_log_scale_fn=<Keras 3 MLP>)`` with
 ``tfb.Permute`` between them, trained by a ``tf.function(jit_compile=True)`` step
 with the same Keras Adam. A third side, "ours, hand-written step", runs our flow's
-``_log_prob`` through the baseline's loop. A fourth, not a floor, runs TFP's step
+``graph_log_prob`` through the baseline's loop. A fourth, not a floor, runs TFP's step
 the way ``fit`` runs ours (``steps_per_execution`` steps in one XLA program), to
 show how much of the gap is that loop.
 
@@ -22,7 +22,7 @@ import tensorflow_probability as tfp  # noqa: E402
 
 import tfp_flows  # noqa: E402
 from benchmarks import _common
-from benchmarks._loop import make_trainer
+from benchmarks._loop import make_trainer, time_chunks
 from tfp_flows.data import load_two_moons  # noqa: E402
 
 tfb, tfd = tfp.bijectors, tfp.distributions
@@ -70,16 +70,11 @@ def ours(event_size=2, num_steps=NUM_STEPS, hidden_units=HIDDEN, **kwargs):
 
 
 def ours_loss(flow):
-    return lambda x: -tf.reduce_mean(flow._log_prob(x, None, True))
+    return lambda x: -tf.reduce_mean(flow.graph_log_prob(x, training=True))
 
 
 def tfp_loss(dist):
     return lambda x: -tf.reduce_mean(dist.log_prob(x))
-
-
-def batches(x, num_steps, batch, rng):
-    """``[num_steps, batch, d]`` random batches (the same for every side)."""
-    return x[rng.integers(0, len(x), (num_steps, batch))]
 
 
 def main(argv=None):
@@ -116,35 +111,9 @@ def main(argv=None):
     print(f"trainable parameters: ours {params['ours']}, tfp {params['tfp']} "
           f"({100 * (params['ours'] / params['tfp'] - 1):+.1f}%)")
 
-    state = {}
-
-    def next_chunk():
-        state["xs"] = batches(x_train, chunk, BATCH, rng)
-
-    def run_fit():
-        flow_fit.fit(state["xs"].reshape(-1, 2), batch_size=BATCH, epochs=1, shuffle=False,
-                     verbose=0)
-
-    def run_in_slices(trainer):
-        xs = tf.constant(state["xs"])
-        loss = None
-        for start in range(0, chunk, spe):
-            loss = trainer(xs[start:start + spe])
-        return loss
-
-    sides = {"ours_fit": run_fit, "ours_step": lambda: run_in_slices(step_ours),
-             "tfp": lambda: run_in_slices(step_tfp),
-             "tfp_fused": lambda: run_in_slices(step_tfp_fused)}
-    compile_s = {}
-    next_chunk()
-    for name, fn in sides.items():  # first chunk: tracing and XLA compilation
-        compile_s[name] = _common.timed(fn)[0]
-    times = {name: [] for name in sides}
-    for _ in range(repeats):
-        next_chunk()
-        for name, fn in sides.items():
-            times[name].append(_common.timed(fn)[0])
-    stats = {name: _common.summary(t) for name, t in times.items()}
+    compile_s, stats = time_chunks(
+        x_train, flow_fit, {"ours_step": step_ours, "tfp": step_tfp, "tfp_fused": step_tfp_fused},
+        chunk=chunk, spe=spe, batch=BATCH, repeats=repeats, rng=rng)
     rate = {name: chunk * BATCH / s["median_s"] for name, s in stats.items()}
 
     nll = {"ours_fit": -float(np.mean(flow_fit.log_prob(x_test))),

@@ -3,7 +3,7 @@
 Measured per training step (batch 256, 8 couplings, MLP 64x64), all sides alternately:
 - ``fit (numpy)``: ``model.fit`` on a NumPy chunk, as a user runs it;
 - ``fit (tf.data)``: ``model.fit`` on a prebuilt repeating ``tf.data.Dataset``;
-- ``step``: our ``Flow._log_prob`` in the hand-written XLA step (``benchmarks._loop``);
+- ``step``: our ``Flow.graph_log_prob`` in the hand-written XLA step (``benchmarks._loop``);
 - ablations of the step: no ActNorm; a fixed reversal instead of ``LULinear``; both;
 - ``step, fused``: the same step, all steps of a slice in one XLA program (as ``fit``
   runs them with ``steps_per_execution``);

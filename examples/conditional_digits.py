@@ -22,7 +22,7 @@ out.mkdir(parents=True, exist_ok=True)
 
 keras.utils.set_random_seed(0)
 (x_train, y_train), (x_test, y_test) = data.load_digits()
-flow = tfp_flows.Glow((8, 8, 1), num_levels=2, num_steps=4, hidden_channels=96, levels=17,
+flow = tfp_flows.Glow((8, 8, 1), num_levels=2, num_steps=4, hidden_channels=96, num_values=17,
                       num_classes=10)
 flow.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=True, steps_per_execution=23)
 steps_per_epoch = len(x_train) // 64
@@ -35,6 +35,6 @@ scores = np.stack([flow.log_prob(x_test, np.full(len(x_test), c)) for c in range
 print(f"accuracy of argmax_c log p(x | c) on the test set: {np.mean(scores.argmax(1) == y_test):.3f}")
 
 rows = [flow.sample(10, context=digit, seed=digit, temperature=0.7).numpy() for digit in range(10)]
-plots.image_grid(np.concatenate(rows), out / "conditional_digits.png", levels=17, columns=10,
+plots.image_grid(np.concatenate(rows), out / "conditional_digits.png", num_values=17, columns=10,
                  row_labels=range(10))
 print(f"picture in {out}/conditional_digits.png")

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfp_flows import bijectors
-from tfp_flows.bijectors._lu import random_rotation_lu
+from tfp_flows.bijectors import random_rotation_lu
 
 rng = np.random.default_rng(0)
 

@@ -20,6 +20,8 @@ BUILDERS = {
     "nsf": lambda: tfp_flows.NSF(2),
     "maf": lambda: tfp_flows.MAF(2),
     "maf_spline": lambda: tfp_flows.MAF(2, transform="spline"),
+    "nsf_no_actnorm": lambda: tfp_flows.NSF(2, actnorm=False),
+    "maf_no_actnorm": lambda: tfp_flows.MAF(2, actnorm=False),
     "realnvp": lambda: tfp_flows.RealNVP(2),
     "realnvp_spline": lambda: tfp_flows.RealNVP(2, coupling="spline"),
 }

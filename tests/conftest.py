@@ -12,11 +12,12 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 import tfp_flows  # noqa: E402,F401  (imports TensorFlow quietly)
 
 
-def make_digits_like(n=64, seed=0, levels=17):
-    """``n`` random 8x8 images of ``levels`` grey levels (int32) and labels in [0, 10)."""
+def make_digits_like(n=64, seed=0, num_values=17, num_classes=10):
+    """``n`` random 8x8 images of ``num_values`` grey levels (int32) and labels in
+    ``[0, num_classes)`` (int32)."""
     rng = np.random.default_rng(seed)
-    return (rng.integers(0, levels, (n, 8, 8, 1)).astype(np.int32),
-            rng.integers(0, 10, n).astype(np.int32))
+    return (rng.integers(0, num_values, (n, 8, 8, 1)).astype(np.int32),
+            rng.integers(0, num_classes, n).astype(np.int32))
 
 
 @pytest.fixture(scope="session")

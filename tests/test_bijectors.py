@@ -6,7 +6,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flows import bijectors, layers
-from tfp_flows.bijectors._lu import random_rotation_lu
+from tfp_flows.bijectors import random_rotation_lu
 from tfp_flows.conditioners import MADE, MLP, ConvNet, ViT
 from tfp_flows.testing import check_bijector, randomize_weights
 
@@ -68,6 +68,8 @@ REGISTRY = {
         convnet(4, (4, 4, 2))(dt), event_ndims=3)),
     "AffineCoupling/checkerboard": ((4, 4, 2), lambda dt: bijectors.AffineCoupling(
         convnet(4, (4, 4, 2))(dt), bijectors.Checkerboard(1), event_ndims=3)),
+    "AffineCoupling/sigmoid": ((4, 4, 4), lambda dt: bijectors.AffineCoupling(
+        convnet(4, (4, 4, 2))(dt), event_ndims=3, scale="sigmoid")),
     "AdditiveCoupling": ((4,), lambda dt: bijectors.AdditiveCoupling(mlp(2, 2)(dt))),
     "AdditiveCoupling/checkerboard": ((4, 4, 2), lambda dt: bijectors.AdditiveCoupling(
         convnet(2, (4, 4, 2))(dt), bijectors.Checkerboard(0), event_ndims=3)),
@@ -165,14 +167,14 @@ def test_copy_keeps_every_constructor_argument():
 
 
 class WrongInverse(bijectors.AffineCoupling):
-    def _inverse_b(self, y_b, params):
-        x_b, log_det = super()._inverse_b(y_b, params)
+    def inverse_b(self, y_b, params):
+        x_b, log_det = super().inverse_b(y_b, params)
         return x_b * 1.001, log_det
 
 
 class WrongLogDet(bijectors.AffineCoupling):
-    def _forward_b(self, x_b, params):
-        y_b, log_det = super()._forward_b(x_b, params)
+    def forward_b(self, x_b, params):
+        y_b, log_det = super().forward_b(x_b, params)
         return y_b, log_det * 1.01
 
 

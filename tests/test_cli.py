@@ -56,7 +56,7 @@ def test_train_glow_on_integer_images(workdir):
     for name in ("samples.png", "temperatures.png", "normalizing.png", "interpolation.png"):
         assert (workdir / "images" / name).exists(), name
     flow = tfp_flows.io.load_flow(workdir / "images" / "model.keras")
-    assert flow.discrete and flow.levels == 4
+    assert flow.discrete and flow.num_values == 4
     sampled = tfp_flows_cmd("sample", workdir / "images" / "model.keras", "-n", "8",
                             "--out", "image-draws", cwd=workdir)
     assert sampled.returncode == 0, sampled.stderr
@@ -94,6 +94,7 @@ def write_bad_files(root):
     (["train", "--data", "words.csv"], "'oops' in data row 2, column 2 is not a number"),
     (["train", "--data", "holes.csv"], "2 of 4 rows contain NaN or infinity"),
     (["train", "--data", "odd.npy", "--num-levels", "2"], "cannot be halved 2 times"),
+    (["train", "--levels", "256"], "--levels was renamed --num-values"),
     (["evaluate", "dense.keras"], "holds a Sequential, not a tfp_flows Flow"),
     (["evaluate", "broken.keras"], "not a readable .keras archive"),
     (["export", "absent.keras"], "absent.keras: no such model file"),

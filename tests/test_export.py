@@ -51,12 +51,7 @@ def train(flow, x, context=None, jit=True):
     return flow
 
 
-def digits_like(n=32):
-    rng = np.random.default_rng(0)
-    return rng.integers(0, 17, (n, 8, 8, 1)).astype(np.int32), rng.integers(0, 10, n)
-
-
-def make_case(kind):
+def make_case(kind, digits_like=None):
     moons = data.two_moons(64)[0]
     if kind == "realnvp":
         return train(tfp_flows.RealNVP(2, num_steps=2, hidden_units=(8,)), moons), moons, None, None
@@ -65,18 +60,18 @@ def make_case(kind):
         flow = tfp_flows.RealNVP(2, num_steps=2, hidden_units=(8,), coupling="prelu",
                                  context_shape=(3,))
         return train(flow, moons, context, jit=False), moons, context, context[0]
-    x, labels = digits_like()
+    x, labels = digits_like(32)
     if kind == "glow":
-        flow = tfp_flows.Glow((8, 8, 1), num_steps=1, hidden_channels=8, levels=17,
+        flow = tfp_flows.Glow((8, 8, 1), num_steps=1, hidden_channels=8, num_values=17,
                               coupling="additive")
         return train(flow, x), x, None, None
-    flow = tfp_flows.Glow((8, 8, 1), num_steps=1, hidden_channels=8, levels=17, num_classes=10)
+    flow = tfp_flows.Glow((8, 8, 1), num_steps=1, hidden_channels=8, num_values=17, num_classes=10)
     return train(flow, x, labels), x, labels.astype(np.int64), np.int64(3)
 
 
 @pytest.mark.parametrize("kind", ["realnvp", "realnvp_vector_context", "glow", "glow_labels"])
-def test_every_signature_matches_the_model_without_the_package(kind, tmp_path):
-    flow, x, context, one_context = make_case(kind)
+def test_every_signature_matches_the_model_without_the_package(kind, tmp_path, digits_like):
+    flow, x, context, one_context = make_case(kind, digits_like)
     model_dir = flow.export(tmp_path / "model")
     assert model_dir == tmp_path / "model" / "1"
     x = x[:8].astype(np.float32)
@@ -178,3 +173,42 @@ def test_bad_served_input_names_the_expected_shape(exported, bad, message):
     model = tf.saved_model.load(str(model_dir))
     with pytest.raises((tf.errors.InvalidArgumentError, ValueError, TypeError), match=message):
         model.signatures["log_prob"](x=tf.constant(bad))
+
+
+def test_graph_methods_in_a_user_tf_function_give_the_eager_numbers(digits_like):
+    """The public seam the exporter uses: checked tensors in, tensors out, traceable."""
+    from tfp_flows.models import inputs
+    from tfp_flows.testing import randomize_weights
+
+    keras.utils.set_random_seed(0)
+    flow = tfp_flows.Glow((8, 8, 1), num_steps=1, hidden_channels=8, num_values=17, num_classes=10)
+    randomize_weights(flow, seed=1)
+    x, labels = digits_like(6)
+
+    @tf.function(autograph=False)
+    def graph(x, labels):
+        x, c = inputs.check_x(flow, x), inputs.check_context(flow, labels, x)
+        z = flow.graph_encode(x, c)
+        return {"log_prob": flow.graph_log_prob(x, c, seed=tf.constant([5, 0], tf.int64)),
+                "score": flow.graph_score(x, c), "z": z, "x": flow.graph_decode(z, c),
+                "sample": flow.graph_sample(4, labels[0], seed=7, temperature=0.6)}
+
+    out = graph(tf.constant(x), tf.constant(labels))
+    np.testing.assert_allclose(out["log_prob"], flow.log_prob(x, labels, seed=5), rtol=1e-5)
+    assert not np.allclose(out["log_prob"], out["score"])  # a draw of u, not the midpoint
+    np.testing.assert_allclose(out["score"], flow.score(x, labels), rtol=1e-5)
+    np.testing.assert_allclose(out["z"], flow.encode(x, labels), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out["x"], flow.decode(out["z"], labels), rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(out["sample"],
+                                  flow.sample(4, context=labels[0], seed=7, temperature=0.6))
+    assert out["sample"].shape == (4, 8, 8, 1)
+    # The training density: fresh noise from the layer's generator on every call (run
+    # last, and once before comparing: its first call initialises ActNorm from the data).
+    train = tf.function(lambda x, c: flow.graph_log_prob(x, c, training=True), autograph=False)
+    first, second, third = (train(tf.constant(x), tf.constant(labels)) for _ in range(3))
+    first, second = second, third
+    assert np.isfinite(first).all() and not np.allclose(first, second)
+    with pytest.raises(ValueError, match="expected a seed"):
+        flow.graph_log_prob(tf.constant(x), tf.constant(labels))
+    with pytest.raises(ValueError, match="expected seed=None with training=True"):
+        flow.graph_log_prob(tf.constant(x), tf.constant(labels), seed=[0, 0], training=True)

@@ -28,13 +28,8 @@ def trained_realnvp(moons):
     return flow, history
 
 
-def digits_like(n=64, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 17, (n, 8, 8, 1)).astype(np.int32), rng.integers(0, 10, n).astype(np.int32)
-
-
 def small_glow(**kwargs):
-    return tfp_flows.Glow((8, 8, 1), num_levels=2, num_steps=2, hidden_channels=8, levels=17,
+    return tfp_flows.Glow((8, 8, 1), num_levels=2, num_steps=2, hidden_channels=8, num_values=17,
                           **kwargs)
 
 
@@ -79,41 +74,59 @@ def test_xla_step_matches_the_uncompiled_step(moons):
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-4)
 
 
-def test_fused_xla_steps_match_keras_steps(moons):
-    """Several steps in one XLA program (steps_per_execution > 1) train exactly as one by one,
-    also across a short last group, a smaller last batch (600 rows: 4 x 128 + 88) and
-    (x, context) pairs; the unconditional fused path is the shared fixture's."""
+def use_keras_train_function(flow):
+    """Puts Keras' own train function in place of the flow's fused loop: what
+    ``keras.Model.make_train_function`` builds (a graph loop over ``steps_per_execution``
+    steps, each an XLA program under ``jit_compile=True``); ``fit`` then keeps it."""
+    keras.Model.make_train_function(flow, force=True)
+    assert getattr(flow.train_function, "trainer", None) is None  # not the fused loop
+    return flow
+
+
+def test_fused_xla_steps_match_keras_train_function(moons):
+    """Our fused loop (all the steps of an execution in one XLA program) trains exactly as
+    Keras' own train function with the same settings, also across a short last group, a
+    smaller last batch (600 rows: 4 x 128 + 88), ``train_on_batch`` and (x, context) pairs;
+    the unconditional fused path is the shared fixture's."""
     x = moons[0][:600]
     context = np.random.default_rng(0).normal(size=(600, 3)).astype(np.float32)
-    results = []
-    for steps in (1, 2):
+    results = {}
+    for fused in (False, True):
         keras.utils.set_random_seed(3)
         flow = tfp_flows.RealNVP(2, num_steps=2, hidden_units=(16,), context_shape=(3,), seed=1)
         flow.compile(optimizer=keras.optimizers.Adam(0.01), jit_compile=True,
-                     steps_per_execution=steps)
+                     steps_per_execution=2)
+        if not fused:
+            use_keras_train_function(flow)
         history = flow.fit(x, context, batch_size=128, epochs=2, shuffle=False, verbose=0)
         logs = flow.train_on_batch(x[:64], context[:64], return_dict=True)
-        results.append((history.history["loss"], logs["loss"],
-                        [v.numpy() for v in flow.trainable_variables], flow.train_function))
-    (loss_1, batch_1, weights_1, _), (loss_2, batch_2, weights_2, fused) = results
-    assert fused.__qualname__.startswith("fused_train_function")
-    np.testing.assert_allclose(loss_2, loss_1, rtol=1e-5)
-    np.testing.assert_allclose(batch_2, batch_1, rtol=1e-5)
-    for a, b in zip(weights_1, weights_2):
+        results[fused] = (history.history["loss"], logs["loss"],
+                          [v.numpy() for v in flow.trainable_variables], flow.train_function)
+    (keras_loss, keras_batch, keras_weights, theirs), (loss, batch, weights, ours) = \
+        results[False], results[True]
+    assert ours.__qualname__.startswith("fused_train_function")
+    assert not theirs.__qualname__.startswith("fused_train_function")
+    np.testing.assert_allclose(loss, keras_loss, rtol=1e-5)
+    np.testing.assert_allclose(batch, keras_batch, rtol=1e-5)
+    for a, b in zip(keras_weights, weights):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
 
 
-def test_fused_glow_steps_match_keras_steps():
-    """The fused loop's convolution gradients (tfp_flows._conv) train a Glow as Keras' steps do."""
+def test_fused_glow_steps_match_keras_train_function(digits_like):
+    """The fused loop's convolution gradients (tfp_flows._conv) train a Glow as Keras' own
+    train function does (two steps per execution, XLA)."""
     x, _ = digits_like(64)
     weights = []
-    for steps in (1, 2):
+    for fused in (False, True):
         keras.utils.set_random_seed(5)
         flow = small_glow()
         initial = [v.numpy() for v in flow.trainable_variables]
         flow.compile(optimizer=keras.optimizers.SGD(0.01), jit_compile=True,
-                     steps_per_execution=steps)
+                     steps_per_execution=2)
+        if not fused:
+            use_keras_train_function(flow)
         flow.fit(x, batch_size=16, epochs=1, shuffle=False, verbose=0)
+        assert fused == flow.train_function.__qualname__.startswith("fused_train_function")
         weights.append([v.numpy() for v in flow.trainable_variables])
     moved = max(float(np.max(np.abs(b - a))) for a, b in zip(initial, weights[1]))
     assert moved > 1e-3, moved  # four steps changed the weights, so equal weights mean equal steps
@@ -153,7 +166,7 @@ def _round_trip(flow, tmp_path, x, context=None):
 
 
 @pytest.mark.parametrize("kind", ["realnvp", "realnvp_labels", "glow", "glow_vector"])
-def test_save_and_load_give_identical_densities_and_samples(kind, tmp_path, moons):
+def test_save_and_load_give_identical_densities_and_samples(kind, tmp_path, moons, digits_like):
     if kind.startswith("realnvp"):
         x = moons[0][:64]
         labels = kind.endswith("labels")
@@ -172,7 +185,7 @@ def test_save_and_load_give_identical_densities_and_samples(kind, tmp_path, moon
     np.testing.assert_allclose(loaded.log_prob(x, context), flow.log_prob(x, context), atol=1e-6)
 
 
-def test_class_conditional_glow_trains_and_samples_per_class():
+def test_class_conditional_glow_trains_and_samples_per_class(digits_like):
     x, labels = digits_like(96)
     flow = small_glow(num_classes=10)
     flow.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=True)
@@ -187,7 +200,7 @@ def test_class_conditional_glow_trains_and_samples_per_class():
     assert lp.shape == (4,) and np.all(np.isfinite(lp))
 
 
-def test_actnorm_initialises_from_training_data_not_from_sampling():
+def test_actnorm_initialises_from_training_data_not_from_sampling(digits_like):
     flow = small_glow()
     actnorms = [layer for layer in flow.layers_tree() if isinstance(layer, tfp_flows.layers.ActNorm)]
     flow.sample(3, seed=0)
@@ -199,7 +212,7 @@ def test_actnorm_initialises_from_training_data_not_from_sampling():
     assert all(np.any(a.loc.numpy() != 0) for a in actnorms)
 
 
-def test_dequantized_log_prob_is_the_bound_and_score_the_midpoint():
+def test_dequantized_log_prob_is_the_bound_and_score_the_midpoint(digits_like):
     flow = small_glow()
     x = digits_like(8)[0]
     midpoint = flow.distribution().log_prob(x.astype(np.float32) + 0.5)
@@ -217,14 +230,17 @@ def test_dequantized_log_prob_is_the_bound_and_score_the_midpoint():
 @pytest.mark.parametrize("policy, tolerance", [("mixed_float16", 5e-2), ("mixed_bfloat16", 2e-1)])
 def test_mixed_precision_keeps_the_density_in_float32(policy, tolerance, moons):
     x = moons[0][:256]
-    reference = tfp_flows.RealNVP(2, num_steps=2, hidden_units=(16,))
+    reference = tfp_flows.RealNVP(2, num_steps=2, hidden_units=(16,), actnorm=True)
     reference.compile(optimizer="adam")
     reference.fit(x, batch_size=64, epochs=1, verbose=0)
     try:
         keras.mixed_precision.set_global_policy(policy)
-        flow = tfp_flows.RealNVP(2, num_steps=2, hidden_units=(16,))
-        conditioner = flow.flow_layers[2].conditioner
-        assert conditioner.compute_dtype != "float32" and flow.flow_layers[1].compute_dtype == "float32"
+        flow = tfp_flows.RealNVP(2, num_steps=2, hidden_units=(16,), actnorm=True)
+        conditioner = next(layer.conditioner for layer in flow.flow_layers
+                           if isinstance(layer, tfp_flows.layers.AffineCoupling))
+        actnorm = next(layer for layer in flow.flow_layers
+                       if isinstance(layer, tfp_flows.layers.ActNorm))
+        assert conditioner.compute_dtype != "float32" and actnorm.compute_dtype == "float32"
         flow.set_weights(reference.get_weights())
         log_prob = flow.log_prob(x)
         assert log_prob.dtype == tf.float32

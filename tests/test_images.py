@@ -31,7 +31,7 @@ def test_faces_are_the_first_hundred_uint8_24x24_with_a_seeded_split():
     assert keys(both) == keys(faces)
     again, other = data.load_faces(seed=0), data.load_faces(seed=1)
     assert np.array_equal(again[0][0], x) and not np.array_equal(other[1][0], x_test)
-    assert "faces" in data.DATASETS and data.LEVELS["faces"] == 256
+    assert "faces" in data.DATASETS and data.NUM_VALUES["faces"] == 256
     assert data.load("faces")[0][0].shape == x.shape
 
 
@@ -133,7 +133,7 @@ def test_a_glow_fits_and_evaluates_on_a_folder(tmp_path):
     history = flow.fit(train, epochs=1, verbose=0, shuffle=False)
     assert np.isfinite(history.history["loss"][-1])
     assert np.isfinite(flow.evaluate(test, verbose=0, return_dict=True)["loss"])
-    nll, bits, count = cli._score(flow, test)
+    nll, bits, count = cli.evaluate_data(flow, test)
     readable = [f for f in data.split_files(data.image_files(root), 0.2, "validation")
                 if f.name not in ("broken.png", "cut.jpg")]
     assert count == len(readable) and np.isfinite(bits) and 0 < bits < 16

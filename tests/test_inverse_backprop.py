@@ -34,35 +34,56 @@ def relative_errors(expected, actual):
                      for e, a in zip(expected, actual)])
 
 
-def all_layers(flow_layers):
-    for layer in flow_layers:
-        yield layer
-        yield from all_layers(getattr(layer, "inner", []))
-
-
 def prepared(flow, seed=0):
     """Random non-identity weights; ActNorm counted as initialised (as `fit` leaves it)."""
     randomize_weights(flow, seed, 0.1)
-    for layer in all_layers(flow.flow_layers):
+    for layer in flow.layers_tree():
         if isinstance(layer, layers.ActNorm):
             layer.initialized.assign(1.0)
     return flow
+
+
+def gradients_of_both_modes(flow, data, before_each=lambda: None):
+    """``{mode: (nll, gradients)}`` of one eager step with stored and with inverse backprop."""
+    results = {}
+    for mode in ("store", "inverse"):
+        flow.compile(optimizer=keras.optimizers.SGD(0.1), backprop=mode)
+        before_each()
+        results[mode] = flow.nll_and_gradients(data)  # eager here; XLA and graphs below
+    return results
+
+
+def assert_same_gradients(flow, results):
+    errors = relative_errors(results["store"][1], results["inverse"][1])
+    assert len(errors) == len(flow.trainable_variables)
+    assert errors.max() < RTOL, dict(zip([v.path for v in flow.trainable_variables], errors))
+
+
+def run_script(tmp_path, source):
+    """Runs ``source`` in a fresh Python (its own TensorFlow devices and flags); returns the
+    JSON object it printed last."""
+    script = tmp_path / "script.py"
+    script.write_text(source)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
 
 
 rng = np.random.default_rng(0)
 CASES = {
     # multiscale: FactorOut with its split prior and a deeper level, 1x1 convolutions
     "glow_affine": lambda: (tfp_flows.Glow((4, 4, 2), num_levels=2, num_steps=1,
-                                           hidden_channels=8, levels=None),
+                                           hidden_channels=8, num_values=None),
                             rng.normal(size=(6, 4, 4, 2)).astype(np.float32), None),
     # dequantization noise replayed, class-label embedding, PReLU coupling
     "glow_prelu_dequantized_labels": lambda: (
-        tfp_flows.Glow((4, 4, 1), num_levels=2, num_steps=1, hidden_channels=8, levels=17,
+        tfp_flows.Glow((4, 4, 1), num_levels=2, num_steps=1, hidden_channels=8, num_values=17,
                        num_classes=3, coupling="prelu"),
         rng.integers(0, 17, (6, 4, 4, 1)), rng.integers(0, 3, 6)),
     # additive coupling, no split prior, a continuous context
     "glow_additive_context_no_prior": lambda: (
-        tfp_flows.Glow((4, 4, 2), num_levels=2, num_steps=1, hidden_channels=8, levels=None,
+        tfp_flows.Glow((4, 4, 2), num_levels=2, num_steps=1, hidden_channels=8, num_values=None,
                        coupling="additive", split_prior=False, context_shape=(2,)),
         rng.normal(size=(6, 4, 4, 2)).astype(np.float32),
         rng.normal(size=(6, 2)).astype(np.float32)),
@@ -87,17 +108,15 @@ def test_gradients_match_stored_autodiff(case):
                                                                 tf.convert_to_tensor(context))
     noise = [layer.noise.state for layer in flow.flow_layers if isinstance(layer, layers.Dequantize)]
     start = [state.numpy() for state in noise]
-    results = {}
-    for mode in ("store", "inverse"):
-        flow.compile(optimizer=keras.optimizers.SGD(0.1), backprop=mode)
-        for state, value in zip(noise, start):  # the same noise in both modes
+
+    def same_noise():  # in both modes
+        for state, value in zip(noise, start):
             state.assign(value)
-        nll, grads = flow._gradients(data)  # eager here; XLA and graphs below
-        results[mode] = float(nll), grads
-    assert results["inverse"][0] == pytest.approx(results["store"][0], rel=1e-6)
-    errors = relative_errors(results["store"][1], results["inverse"][1])
-    assert len(errors) == len(flow.trainable_variables) > 5
-    assert errors.max() < RTOL, dict(zip([v.path for v in flow.trainable_variables], errors))
+
+    results = gradients_of_both_modes(flow, data, same_noise)
+    assert float(results["inverse"][0]) == pytest.approx(float(results["store"][0]), rel=1e-6)
+    assert len(flow.trainable_variables) > 5
+    assert_same_gradients(flow, results)
 
 
 def registered_layers():
@@ -115,13 +134,7 @@ def test_every_registered_layer(name):
                                    event_shape, context_shape=None if context is None else (3,)))
     x = tf.random.stateless_normal((6,) + tuple(event_shape), seed=(1, 2))
     data = (x,) if context is None else (x, context(tf.float32))
-    grads = {}
-    for mode in ("store", "inverse"):
-        flow.compile(optimizer="sgd", backprop=mode)
-        grads[mode] = flow._gradients(data)[1]
-    errors = relative_errors(grads["store"], grads["inverse"])
-    assert len(errors) == len(flow.trainable_variables)
-    assert errors.max() < RTOL, dict(zip([v.path for v in flow.trainable_variables], errors))
+    assert_same_gradients(flow, gradients_of_both_modes(flow, data))
 
 
 def test_fit_fused_xla_steps_make_the_same_updates():
@@ -132,7 +145,7 @@ def test_fit_fused_xla_steps_make_the_same_updates():
     for mode in ("store", "inverse"):
         keras.utils.set_random_seed(0)
         flow = tfp_flows.Glow((4, 4, 1), num_levels=2, num_steps=1, hidden_channels=8,
-                              levels=17, num_classes=3)
+                              num_values=17, num_classes=3)
         randomize_weights(flow, 0, 0.05)  # ActNorm is then initialised by fit
         flow.compile(optimizer=keras.optimizers.SGD(0.01), jit_compile=True,
                      steps_per_execution=2, backprop=mode)
@@ -173,12 +186,7 @@ MIRRORED = textwrap.dedent("""
 
 def test_mirrored_strategy_matches_one_device(tmp_path):
     """Two replicas (per-replica XLA), inverse backprop, against one device with autodiff."""
-    script = tmp_path / "mirrored_inverse.py"
-    script.write_text(MIRRORED)
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
+    report = run_script(tmp_path, MIRRORED)
     assert report["replicas"] == 2
     errors = relative_errors([np.array(d) for d in report["single_store"]],
                              [np.array(d) for d in report["mirrored_inverse"]])
@@ -195,7 +203,7 @@ MEMORY = textwrap.dedent("""
         before = set(glob.glob(dump + "/*buffer-assignment.txt"))
         keras.utils.set_random_seed(0)
         flow = tfp_flows.Glow((8, 8, 2), num_levels=1, num_steps=num_steps,
-                              hidden_channels=16, levels=None)
+                              hidden_channels=16, num_values=None)
         flow.compile(optimizer="sgd", jit_compile=True, steps_per_execution=1, backprop=mode)
         x = np.random.default_rng(0).normal(size=(32, 8, 8, 2)).astype(np.float32)
         flow.fit(x, batch_size=32, epochs=1, verbose=0)
@@ -211,12 +219,7 @@ MEMORY = textwrap.dedent("""
 
 def test_compiled_step_memory_does_not_grow_with_depth(tmp_path):
     """XLA's own buffer assignment of the compiled step: its temporaries (activations)."""
-    script = tmp_path / "memory.py"
-    script.write_text(MEMORY)
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    temp = json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
+    temp = run_script(tmp_path, MEMORY)
     assert temp["inverse_4"] < 1.5 * temp["inverse_1"], temp  # the issue's floor, at 4x depth
     assert temp["store_4"] > 2 * temp["inverse_4"], temp  # autodiff keeps every step's
 

@@ -27,7 +27,7 @@ def digits_like(n=64, seed=0):
 
 
 def tiny_jet(**kwargs):
-    settings = dict(num_couplings=3, patch_size=2, width=16, depth=1, num_heads=2, levels=17)
+    settings = dict(num_couplings=3, patch_size=2, width=16, depth=1, num_heads=2, num_values=17)
     return tfp_flows.Jet((8, 8, 1), **{**settings, **kwargs})
 
 
@@ -141,7 +141,7 @@ def test_jet_bijector_passes_checker():
     coupling with ViTs, unpatchify) with random weights, float32 and float64."""
     def make(dtype):
         flow_layers = jet_layers((4, 4, 2), num_couplings=2, patch_size=2, width=8, depth=1,
-                                 num_heads=2, levels=None, spatial_every=2, dtype=dtype.name)
+                                 num_heads=2, num_values=None, spatial_every=2, dtype=dtype.name)
         build_sequence(flow_layers, (None, 4, 4, 2))
         LayerChain(flow_layers).inverse_and_log_det(tf.zeros((1, 4, 4, 2), dtype))
         for seed, layer in enumerate(flow_layers):

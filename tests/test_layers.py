@@ -29,6 +29,8 @@ REGISTRY = {
         hidden_units=(8,), dtype=dt), context),
     "AffineCoupling/checkerboard": ((4, 4, 2), lambda dt: layers.AffineCoupling(
         Checkerboard(0), hidden_channels=8, dtype=dt), None),
+    "AffineCoupling/sigmoid": ((2, 2, 4), lambda dt: layers.AffineCoupling(
+        hidden_channels=8, scale="sigmoid", dtype=dt), None),
     "AdditiveCoupling": ((2, 2, 4), lambda dt: layers.AdditiveCoupling(
         hidden_channels=8, dtype=dt), None),
     "PReLUCoupling": ((4,), lambda dt: layers.PReLUCoupling(hidden_units=(8,), dtype=dt), None),
@@ -93,7 +95,7 @@ def test_lu_layer_starts_from_a_rotation():
 
 
 def test_dequantize_counts_the_scaling():
-    layer = layers.Dequantize(levels=4)
+    layer = layers.Dequantize(num_values=4)
     x = tf.constant([[0, 3], [1, 2]])
     v, log_det = layer(x, training=False)
     np.testing.assert_allclose(v.numpy(), (x.numpy() + 0.5) / 4 - 0.5)

@@ -17,7 +17,7 @@ tfb, tfd = tfp.bijectors, tfp.distributions
 
 
 def small_glow(**kwargs):
-    return tfp_flows.Glow((8, 8, 1), num_levels=2, num_steps=1, hidden_channels=8, levels=17,
+    return tfp_flows.Glow((8, 8, 1), num_levels=2, num_steps=1, hidden_channels=8, num_values=17,
                           **kwargs)
 
 
@@ -82,7 +82,8 @@ def test_tfp_paths_follow_the_weights_after_training():
     after = flow.log_prob(samples).numpy()
     assert np.max(np.abs(after - before)) > 0.1  # training changed the density
     np.testing.assert_allclose(flow.distribution().log_prob(samples), after, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(flow.bijector().inverse(samples), flow.encode(samples), atol=1e-5)
+    np.testing.assert_allclose(flow.bijector().inverse(samples), flow.encode(samples), rtol=1e-5,
+                               atol=1e-5)
     assert not np.allclose(flow.bijector().inverse(samples), latents, atol=1e-3)
     by_hand = tfd.TransformedDistribution(flow.base(), flow.bijector())
     np.testing.assert_allclose(by_hand.log_prob(samples), after, rtol=1e-5, atol=1e-5)

@@ -17,6 +17,7 @@ from tfp_flows import (
     export,
     io,
     layers,
+    metrics,
 )
 from tfp_flows.callbacks import StopOnNonFiniteLoss
 from tfp_flows.io import load_flow
@@ -39,4 +40,5 @@ __all__ = [
     "io",
     "layers",
     "load_flow",
+    "metrics",
 ]

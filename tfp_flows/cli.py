@@ -33,19 +33,24 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--data", default="two_moons",
                        help="two_moons, digits, mnist, faces, a .npy/.npz/.csv file, or a folder "
                             "of PNG/JPEG images (default two_moons)")
-    train.add_argument("--model", choices=["auto", "realnvp", "nsf", "maf", "glow", "jet"],
+    from tfp_flows.models import IMAGE_BUILDERS, VECTOR_BUILDERS
+    from tfp_flows.models.builders import COUPLINGS
+
+    train.add_argument("--model", choices=["auto", *VECTOR_BUILDERS, *IMAGE_BUILDERS],
                        default="auto", help="realnvp, nsf (spline couplings) or maf "
                        "(autoregressive) for vectors, glow or jet (ViT couplings) for images "
                        "(default: by data shape)")
-    train.add_argument("--coupling", choices=["affine", "additive", "prelu", "spline"],
+    train.add_argument("--coupling", choices=list(COUPLINGS),
                        default="affine", help="coupling of RealNVP, Glow and Jet (default affine)")
     train.add_argument("--num-steps", type=int,
                        help="couplings (RealNVP 16, Jet 8) or steps per level (Glow, 4)")
     train.add_argument("--num-levels", type=int, default=2, help="Glow levels (default 2)")
     train.add_argument("--hidden", type=int,
                        help="MLP width (64), Glow channels (128) or Jet ViT width (64)")
-    train.add_argument("--levels", type=int,
-                       help="discrete pixel values of integer image files (default from data)")
+    train.add_argument("--num-values", type=int,
+                       help="discrete values per pixel of integer image files, e.g. 256 "
+                            "(default from data)")
+    train.add_argument("--levels", dest="renamed_levels", help=argparse.SUPPRESS)
     train.add_argument("--epochs", type=int, help="default 40 (image folders 20)")
     train.add_argument("--batch-size", type=int, help="default 256 (faces 16, image folders 32)")
     train.add_argument("--learning-rate", type=float,
@@ -169,15 +174,16 @@ def load_folder(path: str, image_size: int, channels: int, batch_size: int, seed
     return train, test, example.numpy(), num_train, len(files) - num_train
 
 
-def load_data(spec: str, seed: int = 0, levels: int | None = None):
-    """``(x_train, x_test, levels)`` from a bundled name or a file (90/10 seeded split)."""
+def load_data(spec: str, seed: int = 0, num_values: int | None = None):
+    """``(x_train, x_test, num_values)`` from a bundled name or a file (90/10 seeded split);
+    ``num_values`` is None for continuous data."""
     import numpy as np
 
     from tfp_flows import data, io
 
     if spec in data.DATASETS:
         (x, _), (x_test, _) = data.load(spec)
-        return x, x_test, data.LEVELS[spec]
+        return x, x_test, data.NUM_VALUES[spec]
     if not any(spec.lower().endswith(s) for s in (".npy", ".npz", ".csv")) and not Path(spec).exists():
         raise UsageError(f"unknown data set {spec!r}; expected one of "
                          f"{', '.join(data.DATASETS)}, a .npy, .npz or .csv file, or an image folder.")
@@ -189,46 +195,44 @@ def load_data(spec: str, seed: int = 0, levels: int | None = None):
             array = array.astype(np.float32)
         else:
             top = int(array.max()) + 1
-            levels = levels or 2 ** max(1, math.ceil(math.log2(max(top, 2))))
-            if array.min() < 0 or top > levels:
-                raise UsageError(f"{spec}: integer images must lie in [0, {levels}); got values "
-                                 f"in [{array.min()}, {top - 1}]. Pass --levels.")
+            num_values = num_values or 2 ** max(1, math.ceil(math.log2(max(top, 2))))
+            if array.min() < 0 or top > num_values:
+                raise UsageError(f"{spec}: integer images must lie in [0, {num_values}); got "
+                                 f"values in [{array.min()}, {top - 1}]. Pass --num-values.")
     order = np.random.default_rng(seed).permutation(len(array))
     cut = max(1, len(array) // 10)
-    return array[order[cut:]], array[order[:cut]], levels if array.ndim == 4 else None
+    return array[order[cut:]], array[order[:cut]], num_values if array.ndim == 4 else None
 
 
-def build_model(x, args, levels):
-    import tfp_flows
+def build_model(x, args, num_values):
+    from tfp_flows.models import IMAGE_BUILDERS, VECTOR_BUILDERS
 
     images = x.ndim == 4
     kind = args.model if args.model != "auto" else ("glow" if images else "realnvp")
-    if kind == "realnvp":
-        if x.ndim != 2:
-            raise UsageError(f"realnvp needs vector data (rows, features); got shape {x.shape}. "
-                             "Use --model glow for images.")
-        return tfp_flows.RealNVP(x.shape[1], num_steps=args.num_steps or 16,
-                                 hidden_units=(args.hidden or 64,) * 2, coupling=args.coupling,
-                                 seed=args.seed)
-    if kind in ("nsf", "maf"):
+    if kind in VECTOR_BUILDERS:
         if x.ndim != 2:
             raise UsageError(f"{kind} needs vector data (rows, features); got shape {x.shape}. "
                              "Use --model glow for images.")
-        builder = tfp_flows.NSF if kind == "nsf" else tfp_flows.MAF
+        builder = VECTOR_BUILDERS[kind]
+        if kind == "realnvp":
+            return builder(x.shape[1], num_steps=args.num_steps or 16,
+                           hidden_units=(args.hidden or 64,) * 2, coupling=args.coupling,
+                           seed=args.seed)
         steps = {} if args.num_steps is None else {"num_steps": args.num_steps}
         return builder(x.shape[1], hidden_units=(args.hidden or 64,) * 2, seed=args.seed, **steps)
     if not images:
         raise UsageError(f"{kind} needs images (rows, H, W, C); got shape {x.shape}. "
                          "Use --model realnvp for vectors.")
+    builder = IMAGE_BUILDERS[kind]
     if kind == "jet":
         from tfp_flows.models.jet import default_patch_size
 
-        return tfp_flows.Jet(x.shape[1:], num_couplings=args.num_steps or 8,
-                             patch_size=default_patch_size(x.shape[1:]), width=args.hidden or 64,
-                             coupling=args.coupling, levels=levels, seed=args.seed)
-    return tfp_flows.Glow(x.shape[1:], num_levels=args.num_levels, num_steps=args.num_steps or 4,
-                          hidden_channels=args.hidden or 128, coupling=args.coupling,
-                          levels=levels, seed=args.seed)
+        return builder(x.shape[1:], num_couplings=args.num_steps or 8,
+                       patch_size=default_patch_size(x.shape[1:]), width=args.hidden or 64,
+                       coupling=args.coupling, num_values=num_values, seed=args.seed)
+    return builder(x.shape[1:], num_levels=args.num_levels, num_steps=args.num_steps or 4,
+                   hidden_channels=args.hidden or 128, coupling=args.coupling,
+                   num_values=num_values, seed=args.seed)
 
 
 # -- outputs --------------------------------------------------------------------------------
@@ -276,7 +280,7 @@ def _pictures(flow, x_train, samples, history, out: Path, seed: int = 0,
             plots.density_2d(flow, x_train, out / "density.png", samples=samples)
             written.append("density.png")
         elif len(flow.event_shape) == 3:
-            plots.image_grid(samples, out / "samples.png", flow.levels)
+            plots.image_grid(samples, out / "samples.png", flow.num_values)
             plots.temperatures(flow, out / "temperatures.png", seed=seed)
             plots.normalizing(flow, x_train[:6], out / "normalizing.png", title=title)
             written += ["samples.png", "temperatures.png", "normalizing.png"]
@@ -289,12 +293,14 @@ def _pictures(flow, x_train, samples, history, out: Path, seed: int = 0,
         return []
 
 
-def _score(flow, x_test, batch_size: int = 1024):
+def evaluate_data(flow, x_test, batch_size: int = 1024):
     """``(nll, bits/dim, examples)`` on an array or a dataset of batches. For a dequantized
     flow both are the uniform-dequantization bound, one draw of ``u`` per example,
     seeded by the batch's index (so ``train`` and ``evaluate`` print the same numbers)."""
     import numpy as np
     import tensorflow as tf
+
+    from tfp_flows.metrics import bits_per_dim
 
     batches = (x_test if isinstance(x_test, tf.data.Dataset)
                else (x_test[i:i + batch_size] for i in range(0, len(x_test), batch_size)))
@@ -303,7 +309,7 @@ def _score(flow, x_test, batch_size: int = 1024):
     if not log_prob:
         raise UsageError("no test examples to score.")
     nll = float(-np.concatenate(log_prob).mean())
-    return nll, nll / (flow.event_size * math.log(2.0)), sum(len(lp) for lp in log_prob)
+    return nll, bits_per_dim(nll, flow.event_size), sum(len(lp) for lp in log_prob)
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -315,7 +321,11 @@ def cmd_train(args):
     from tfp_flows.callbacks import StopOnNonFiniteLoss
     from tfp_flows.data import histogram_bits_per_dim
     from tfp_flows.distribute import is_chief, strategy_scope
+    from tfp_flows.models import VECTOR_BUILDERS
 
+    if args.renamed_levels is not None:
+        raise UsageError("--levels was renamed --num-values (the number of discrete values per "
+                         "pixel, e.g. 256).")
     folder = is_folder(args.data, args.image_size)
     _fill_defaults(args, "folder" if folder else args.data)
     for name in ("epochs", "batch_size"):
@@ -325,25 +335,25 @@ def cmd_train(args):
     keras.utils.set_random_seed(args.seed)
     baseline = None
     if folder:
-        if args.model in ("realnvp", "nsf", "maf"):
+        if args.model in VECTOR_BUILDERS:
             raise UsageError(f"--model {args.model} is for vectors; an image folder trains an "
                              "image flow (--model glow, the default).")
         _check_image_size(args.image_size, args.num_levels)
         x_train, x_test, example, num_train, num_test = load_folder(
             args.data, args.image_size, args.channels, args.batch_size, args.seed, args.hflip)
-        levels, steps_per_epoch = 256, max(1, num_train // min(args.batch_size, num_train))
+        num_values, steps_per_epoch = 256, max(1, num_train // min(args.batch_size, num_train))
         mirrored = bool(args.hflip)
     else:
-        x_train, x_test, levels = load_data(args.data, args.seed, args.levels)
+        x_train, x_test, num_values = load_data(args.data, args.seed, args.num_values)
         mirrored = bool(args.hflip) and x_train.ndim == 4
         if mirrored:
             x_train = np.concatenate([x_train, x_train[:, :, ::-1]])
-        if levels and x_train.ndim == 4:
-            baseline = histogram_bits_per_dim(x_train, x_test, levels)
+        if num_values and x_train.ndim == 4:
+            baseline = histogram_bits_per_dim(x_train, x_test, num_values)
         example, num_train, num_test = x_train, len(x_train), len(x_test)
         steps_per_epoch = -(-num_train // args.batch_size)
     with strategy_scope(args.strategy) as strategy:
-        flow = build_model(example, args, levels)
+        flow = build_model(example, args, num_values)
         total = args.epochs * steps_per_epoch
         warmup = min(200, total // 10)
         schedule = keras.optimizers.schedules.CosineDecay(
@@ -377,7 +387,7 @@ def cmd_train(args):
                                epochs=args.epochs, shuffle=not folder,
                                validation_data=x_test if folder else (x_test,),
                                callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
-        nll, bpd, _ = _score(flow, x_test)
+        nll, bpd, _ = evaluate_data(flow, x_test)
         flow.save(out / "model.keras")
         history = {k: [float(v) for v in vs] for k, vs in history.history.items()}
         (out / "history.json").write_text(json.dumps(history, indent=1))
@@ -424,7 +434,7 @@ def cmd_evaluate(args):
     if shape != flow.event_shape:
         raise UsageError(f"{args.data} has examples of shape {shape}; the model "
                          f"expects {flow.event_shape}.")
-    nll, bpd, count = _score(flow, x_test)
+    nll, bpd, count = evaluate_data(flow, x_test)
     print(f"test NLL {nll:.4f} nats, {bpd:.4f} bits/dim"
           + (" (uniform-dequantization bound)" if flow.discrete else "")
           + f" on {count} examples")
@@ -442,7 +452,7 @@ def cmd_sample(args):
     samples = flow.sample(args.num_samples, seed=args.seed, temperature=args.temperature).numpy()
     shown = samples
     if flow.discrete:  # a sample k + u of a dequantized flow is the pixel value k
-        shown = np.clip(np.floor(samples), 0, flow.levels - 1).astype(np.int32)
+        shown = np.clip(np.floor(samples), 0, flow.num_values - 1).astype(np.int32)
     with Staging(args.out) as out:
         np.save(out / "samples.npy", samples)
         pictures = _pictures(flow, shown, samples, None, out, args.seed, title="sample")

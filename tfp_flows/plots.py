@@ -43,12 +43,12 @@ def density_2d(flow, data, path, samples=None, resolution: int = 200, context=No
     plt.close(figure)
 
 
-def image_grid(images, path, levels: int | None = None, columns: int = 8, titles=None,
+def image_grid(images, path, num_values: int | None = None, columns: int = 8, titles=None,
                row_labels=None):
-    """A grid of ``[N, H, W, C]`` images scaled from ``[0, levels)`` (or their own range)."""
+    """A grid of ``[N, H, W, C]`` images scaled from ``[0, num_values)`` (or their own range)."""
     plt = _pyplot()
     images = np.asarray(images, np.float32)
-    top = float(levels) if levels else max(float(images.max()), 1e-6)
+    top = float(num_values) if num_values else max(float(images.max()), 1e-6)
     rows = int(np.ceil(len(images) / columns))
     figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.1, rows * 1.1 + 0.3),
                                 squeeze=False)
@@ -74,7 +74,7 @@ def temperatures(flow, path, temperatures=(0.0, 0.5, 0.7, 0.9, 1.0), per_row: in
     """Rows of samples at several temperatures (Glow's reduced-temperature sampling)."""
     images = [flow.sample(per_row, context=context, seed=seed, temperature=t).numpy()
               for t in temperatures]
-    image_grid(np.concatenate(images), path, flow.levels, columns=per_row,
+    image_grid(np.concatenate(images), path, flow.num_values, columns=per_row,
                row_labels=[f"T={t:g}" for t in temperatures])
 
 
@@ -83,7 +83,7 @@ def interpolation(flow, first, second, path, steps: int = 8):
     z = flow.encode(np.stack([first, second])).numpy()
     weights = np.linspace(0.0, 1.0, steps)[:, None, None, None]
     images = flow.decode((1 - weights) * z[:1] + weights * z[1:]).numpy()
-    image_grid(images, path, flow.levels, columns=steps)
+    image_grid(images, path, flow.num_values, columns=steps)
 
 
 def latent_levels(flow) -> np.ndarray | None:
@@ -151,17 +151,17 @@ def level_pictures(z, labels) -> list[np.ndarray]:
     return pictures
 
 
-def normalizing(flow, x, path, levels: int | None = None, title: str = "x"):
+def normalizing(flow, x, path, num_values: int | None = None, title: str = "x"):
     """Pictures of normalizing: each row an image ``x``, its latent ``z = encode(x)``,
     ``z`` of each level of the multiscale flow, and ``decode(encode(x))``, with a
     histogram of ``z`` against the standard normal it is trained to follow.
 
     Latents are drawn in a blue-red map from -3 (blue) to 3 (red); a colour latent's
-    channels as RGB (``z / 6 + 1/2``). ``levels`` scales the images (default: the flow's).
+    channels as RGB (``z / 6 + 1/2``). ``num_values`` scales the images (default: the flow's).
     """
     plt = _pyplot()
     x = np.asarray(x)
-    levels = levels or flow.levels
+    num_values = num_values or flow.num_values
     z = flow.encode(x).numpy()
     x_back = flow.decode(z).numpy()
     # A dequantized flow encodes k + 1/2 (the middle of its bin) and decodes to it.
@@ -173,7 +173,7 @@ def normalizing(flow, x, path, levels: int | None = None, title: str = "x"):
     names = ([title, "z = encode(x)"]
              + [f"level {i + 1} of z\n{p.shape[1]}x{p.shape[2]}" for i, p in enumerate(parts)]
              + ["decode(encode(x))", "histogram of z"])
-    top = float(levels) if levels else max(float(x.max()), 1e-6)
+    top = float(num_values) if num_values else max(float(x.max()), 1e-6)
     height, width = x.shape[1:3]
     figure, axes = plt.subplots(len(x), len(names), figsize=(1.45 * len(names), 1.45 * len(x) + 0.4),
                                 squeeze=False)

@@ -18,7 +18,7 @@ keras.utils.set_random_seed(0)
 rng = np.random.default_rng(0)
 images = rng.integers(0, 17, (64, 8, 8, 1)).astype(np.int32)
 with strategy.scope():
-    flow = tfp_flows.Glow((8, 8, 1), num_steps=1, hidden_channels=8, levels=17)
+    flow = tfp_flows.Glow((8, 8, 1), num_steps=1, hidden_channels=8, num_values=17)
     flow.compile(optimizer="adam", jit_compile=True)
 dataset = tf.data.Dataset.from_tensor_slices(images).batch(16)
 history = flow.fit(dataset, epochs=2, verbose=0)

@@ -6,6 +6,9 @@ direction that training evaluates.
 
 from tfp_flows.bijectors._base import FlowBijector, inverse_and_log_det
 from tfp_flows.bijectors._coupling import Coupling
+from tfp_flows.bijectors._linear import Linear
+from tfp_flows.bijectors._lu import random_rotation_lu
+from tfp_flows.bijectors._spline import check_spline_args, num_spline_params
 from tfp_flows.bijectors.actnorm import ActNorm
 from tfp_flows.bijectors.additive_coupling import AdditiveCoupling
 from tfp_flows.bijectors.affine_coupling import AffineCoupling
@@ -42,6 +45,7 @@ __all__ = [
     "HalfSplit",
     "Invertible1x1Conv",
     "LULinear",
+    "Linear",
     "MaskedAutoregressive",
     "OrthogonalMixing",
     "PReLUCoupling",
@@ -52,5 +56,8 @@ __all__ = [
     "TokenCheckerboard",
     "TokenStripes",
     "TriangularLinear",
+    "check_spline_args",
     "inverse_and_log_det",
+    "num_spline_params",
+    "random_rotation_lu",
 ]

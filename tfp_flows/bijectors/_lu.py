@@ -2,7 +2,6 @@
 
 ``W = P L (U + diag(sign * exp(log_scale)))`` with ``L`` unit lower triangular,
 ``U`` strictly upper triangular and ``P`` the permutation ``(P v)_i = v[perm_i]``.
-Rows of ``x`` are vectors, so ``W x`` is written ``x @ W^T``.
 """
 
 from __future__ import annotations
@@ -27,31 +26,25 @@ def triangular_factors(lower, upper, log_scale, sign):
     return unit_lower, upper
 
 
-def lu_matmul(x, permutation, lower, upper, log_scale, sign):
-    """``W x`` for rows ``x``: one matmul with ``W = P L U'``. O(d^2) a row, O(d^3) once for ``W``."""
-    unit_lower, upper = triangular_factors(lower, upper, log_scale, sign)
-    weight = tf.gather(tf.matmul(unit_lower, upper), permutation, axis=0)
-    return tf.linalg.matvec(weight, x)
-
-
-def lu_solve(z, permutation, lower, upper, log_scale, sign):
-    """``W^{-1} z`` for rows ``z`` by two triangular solves, O(d^2) a row.
-
-    All rows go through one solve with the rows as right-hand-side columns.
-    """
-    unit_lower, upper = triangular_factors(lower, upper, log_scale, sign)
-    inverse_permutation = tf.math.invert_permutation(permutation)
-    size = tf.shape(z)[-1]
-    columns = tf.transpose(tf.reshape(tf.gather(z, inverse_permutation, axis=-1), [-1, size]))
-    columns = tf.linalg.triangular_solve(unit_lower, columns, lower=True)
-    columns = tf.linalg.triangular_solve(upper, columns, lower=False)
-    return tf.reshape(tf.transpose(columns), tf.shape(z))
-
-
 def random_rotation_lu(size: int, seed: int | None = None):
-    """Glow's initialisation: an orthogonal matrix (QR of a Gaussian) factored as ``P L U``.
+    """Glow's initialisation: a random rotation (QR of a Gaussian) factored as ``P L U``.
 
-    Returns NumPy arrays ``(permutation, lower, upper, log_scale, sign)``.
+    The public home of the LU factors that `LULinear` and `Invertible1x1Conv` take
+    (``tfp_flows.bijectors.random_rotation_lu``): ``W = P L (U + diag(sign * exp(log_scale)))``
+    is orthogonal, so the map starts volume-preserving and well conditioned.
+
+    Args:
+        size: the matrix is ``size x size``.
+        seed: NumPy seed; None draws a fresh rotation.
+
+    Returns:
+        NumPy arrays ``(permutation, lower, upper, log_scale, sign)``: an int32
+        permutation, the strictly lower and strictly upper parts, and the log-magnitudes
+        and signs of the diagonal of ``U``.
+
+    Example:
+        >>> [factor.shape for factor in random_rotation_lu(3, seed=0)]
+        [(3,), (3, 3), (3, 3), (3,), (3,)]
     """
     import numpy as np
 

@@ -24,8 +24,8 @@ class AdditiveCoupling(Coupling):
         super().__init__(conditioner, partition, context, event_ndims, validate_args, name,
                          parameters)
 
-    def _forward_b(self, x_b, params):
+    def forward_b(self, x_b, params):
         return x_b + params[0], tf.zeros_like(x_b)
 
-    def _inverse_b(self, y_b, params):
+    def inverse_b(self, y_b, params):
         return y_b - params[0], tf.zeros_like(y_b)

@@ -6,37 +6,55 @@ import tensorflow as tf
 
 from tfp_flows.bijectors._coupling import Coupling, soft_bound
 
+SCALES = ("tanh", "sigmoid")
+
 
 class AffineTransform:
-    """``y = x * exp(s) + t`` elementwise, ``s = c tanh(r / c)``; params ``(t, r)``.
+    """``y = x * exp(s) + t`` elementwise from params ``(t, r)``, with one of two scales:
+
+    - ``"tanh"``: ``s = c tanh(r / c)``, ``|s| < c``: zero parameters are the identity.
+    - ``"sigmoid"`` (Glow's code, arXiv:1807.03039): the normalizing direction is
+      ``x = (y - t) * sigmoid(r + 2)``, so ``s = softplus(-r - 2) > 0``: a coupling
+      may only contract towards the latent, by any factor, and never expand, so
+      no conditioner output can blow a latent up; expansion is left to ActNorm and
+      the linear maps. Zero parameters scale by ``sigmoid(2) = 0.88``.
 
     ``forward(x, params)`` / ``inverse(y, params)`` return ``(value, elementwise
-    log-det of that direction)``. Zero parameters are the identity.
+    log-det of that direction)``. Cost O(size of x).
 
     Args:
-        log_scale_bound: ``c > 0``; default 2.
+        log_scale_bound: ``c > 0`` of the ``"tanh"`` scale; default 2.
+        scale: ``"tanh"`` or ``"sigmoid"``.
     """
 
     num_params = 2
 
-    def __init__(self, log_scale_bound: float = 2.0):
+    def __init__(self, log_scale_bound: float = 2.0, scale: str = "tanh"):
         if not float(log_scale_bound) > 0:
             raise ValueError(f"AffineTransform: expected log_scale_bound > 0; "
                              f"got {log_scale_bound!r}.")
+        if scale not in SCALES:
+            raise ValueError(f"AffineTransform: expected scale in {list(SCALES)}; got {scale!r}.")
         self.log_scale_bound = float(log_scale_bound)
+        self.scale = scale
 
     def forward(self, x, params):
         shift, raw = params
+        if self.scale == "sigmoid":
+            return x / tf.sigmoid(raw + 2.0) + shift, tf.nn.softplus(-raw - 2.0)
         log_scale = soft_bound(raw, self.log_scale_bound)
         return x * tf.exp(log_scale) + shift, log_scale
 
     def inverse(self, y, params):
         shift, raw = params
+        if self.scale == "sigmoid":
+            return (y - shift) * tf.sigmoid(raw + 2.0), tf.math.log_sigmoid(raw + 2.0)
         log_scale = soft_bound(raw, self.log_scale_bound)
         return (y - shift) * tf.exp(-log_scale), -log_scale
 
     def get_config(self) -> dict:
-        return {"class_name": "AffineTransform", "log_scale_bound": self.log_scale_bound}
+        return {"class_name": "AffineTransform", "log_scale_bound": self.log_scale_bound,
+                "scale": self.scale}
 
 
 class AffineCoupling(Coupling):
@@ -44,6 +62,8 @@ class AffineCoupling(Coupling):
 
     The log-scale is bounded smoothly by ``c = log_scale_bound`` so that no
     conditioner output can overflow ``exp`` (unbounded scales diverge under XLA).
+    ``scale="sigmoid"`` is Glow's parametrisation instead (see `AffineTransform`):
+    the normalizing direction ``x_b = (y_b - t) * sigmoid(r + 2)`` only contracts.
 
     Forward (sampling): O(size of x_b) after one conditioner call.
     Inverse (normalizing): ``x_b = (y_b - t) * exp(-s)``, same cost.
@@ -53,22 +73,19 @@ class AffineCoupling(Coupling):
 
     Args: those of `Coupling`, and
         log_scale_bound: ``c > 0``; default 2.
+        scale: ``"tanh"`` (default) or ``"sigmoid"``.
     """
 
     num_params = 2
 
     def __init__(self, conditioner, partition=None, context=None, event_ndims: int = 1,
                  log_scale_bound: float = 2.0, validate_args: bool = False,
-                 name: str = "AffineCoupling"):
+                 name: str = "AffineCoupling", scale: str = "tanh"):
         parameters = dict(locals())
         if not log_scale_bound > 0:
             raise ValueError(f"AffineCoupling: expected log_scale_bound > 0; got {log_scale_bound}.")
-        self._transform = AffineTransform(log_scale_bound)
+        if scale not in SCALES:
+            raise ValueError(f"AffineCoupling: expected scale in {list(SCALES)}; got {scale!r}.")
+        self._transform = AffineTransform(log_scale_bound, scale)
         super().__init__(conditioner, partition, context, event_ndims, validate_args, name,
                          parameters)
-
-    def _forward_b(self, x_b, params):
-        return self._transform.forward(x_b, params)
-
-    def _inverse_b(self, y_b, params):
-        return self._transform.inverse(y_b, params)

@@ -3,49 +3,43 @@
 from __future__ import annotations
 
 import tensorflow as tf
-from tensorflow_probability.python.internal import dtype_util
 
-from tfp_flows.bijectors._base import FlowBijector, check_event, check_floating
+from tfp_flows.bijectors._linear import Linear
 
 
-class DiagonalLinear(FlowBijector):
+class DiagonalLinear(Linear):
     """Normalizing map ``z = exp(log_scale) * x + shift``, elementwise over the last axis.
 
     Inverse (normalizing) and forward (sampling): O(d) a row.
-    log|det J| of the inverse: ``sum(log_scale)``, O(d).
+    log|det J| of the inverse: ``P * sum(log_scale)``, O(d), with ``P`` the number
+    of vectors in one event (1 for vectors, the pixels of ``[H, W, C]`` images).
+
+    Example:
+        >>> import numpy as np
+        >>> b = DiagonalLinear(np.log([2.0, 4.0]), shift=[1.0, 0.0])
+        >>> b.inverse(np.ones((1, 2))).numpy()
+        array([[3., 4.]])
+        >>> b.forward([[3.0, 4.0]]).numpy()
+        array([[1., 1.]])
 
     Args:
         log_scale: ``[d]``.
         shift: ``[d]``.
+        event_ndims: 1 for vectors, 3 for the channels of ``[H, W, C]`` images.
+        parameters: a subclass's ``dict(locals())`` (`ActNorm`).
     """
 
-    def __init__(self, log_scale, shift, validate_args: bool = False,
-                 name: str = "DiagonalLinear"):
-        parameters = dict(locals())
-        with tf.name_scope(name) as name:
-            dtype = dtype_util.common_dtype([log_scale, shift], tf.float32)
-            self._log_scale = tf.convert_to_tensor(log_scale, dtype=dtype)
-            self._shift = tf.convert_to_tensor(shift, dtype=dtype)
-            if self._shift.shape != self._log_scale.shape:
-                raise ValueError(f"DiagonalLinear: expected shift of shape "
-                                 f"{tuple(self._log_scale.shape)}; got {tuple(self._shift.shape)}.")
-            super().__init__(forward_min_event_ndims=1, is_constant_jacobian=True, dtype=dtype,
-                             validate_args=validate_args, parameters=parameters, name=name)
+    def __init__(self, log_scale, shift, event_ndims: int = 1, validate_args: bool = False,
+                 name: str = "DiagonalLinear", parameters: dict | None = None):
+        parameters = dict(locals()) if parameters is None else parameters
+        super().__init__({"log_scale": (log_scale, 1)}, shift, event_ndims=event_ndims,
+                         validate_args=validate_args, parameters=parameters, name=name)
 
-    def _check(self, x):
-        check_floating(x, "DiagonalLinear")
-        check_event(x, (self._log_scale.shape[-1],), "DiagonalLinear")
+    def _matmul(self, x):
+        return x * tf.exp(self._log_scale)
 
-    def _inverse(self, y):
-        self._check(y)
-        return y * tf.exp(self._log_scale) + self._shift
+    def _solve(self, z):
+        return z * tf.exp(-self._log_scale)
 
-    def _forward(self, x):
-        self._check(x)
-        return (x - self._shift) * tf.exp(-self._log_scale)
-
-    def _inverse_log_det_jacobian(self, y):
+    def _log_abs_det(self):
         return tf.reduce_sum(self._log_scale)
-
-    def _forward_log_det_jacobian(self, x):
-        return -tf.reduce_sum(self._log_scale)

@@ -7,11 +7,13 @@ from collections.abc import Callable
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from tfp_flows.bijectors._base import FlowBijector, check_floating, inverse_and_log_det
-from tfp_flows.bijectors._coupling import soft_bound
+from tfp_flows.bijectors._base import inverse_and_log_det
+from tfp_flows.bijectors._coupling import Coupling, soft_bound
+from tfp_flows.bijectors.affine_coupling import AffineTransform
+from tfp_flows.bijectors.partitions import HalfSplit
 
 
-class FactorOut(FlowBijector):
+class FactorOut(Coupling):
     """Half of the channels leave the flow; the other half goes through ``inner``.
 
     Normalizing direction, for ``x = [x_keep, x_out]`` split in channel halves::
@@ -20,8 +22,10 @@ class FactorOut(FlowBijector):
         z_out  = (x_out - mu(x_keep)) * exp(-log_sigma(x_keep))   # learned prior
         z      = [z_keep, z_out]
 
-    With ``prior=None``, ``z_out = x_out`` (the standard-normal base takes it as is).
-    The Jacobian is block triangular, so
+    That is an affine coupling (split, conditioner ``prior`` on ``x_keep``, merge:
+    the `Coupling` template with `HalfSplit` and `AffineTransform`) whose kept half
+    then goes through ``inner``. With ``prior=None``, ``z_out = x_out`` (the
+    standard-normal base takes it as is). The Jacobian is block triangular, so
     ``log|det J| = log|det J_inner| - sum(log_sigma)``; the output has the input's
     shape, so a whole multiscale stack is one bijector and the base stays N(0, I).
 
@@ -29,6 +33,13 @@ class FactorOut(FlowBijector):
 
     Kingma & Dhariwal, "Glow", arXiv:1807.03039 (split prior, their code);
     Dinh et al., "Real NVP", arXiv:1605.08803, section 3.6 (factor-out).
+
+    Example:
+        >>> import numpy as np
+        >>> b = FactorOut(prior=lambda x_keep: tf.concat([x_keep, 0 * x_keep], -1),
+        ...               event_ndims=1)
+        >>> b.inverse([[1.0, 3.0]]).numpy()  # z_out = x_out - x_keep
+        array([[1., 2.]], dtype=float32)
 
     Args:
         inner: bijector applied to the kept half (deeper levels), or None.
@@ -39,52 +50,42 @@ class FactorOut(FlowBijector):
         log_scale_bound: bound ``c`` of ``log_sigma = c tanh(raw / c)``.
     """
 
+    num_params = 2
+
     def __init__(self, inner: tfp.bijectors.Bijector | None = None, prior: Callable | None = None,
                  context=None, event_ndims: int = 3, log_scale_bound: float = 2.0,
                  validate_args: bool = False, name: str = "FactorOut"):
         parameters = dict(locals())
         self._inner = inner
-        self._prior = prior
-        self._context = context
-        self._bound = float(log_scale_bound)
-        super().__init__(forward_min_event_ndims=event_ndims, validate_args=validate_args,
-                         parameters=parameters, name=name)
+        self._transform = AffineTransform(log_scale_bound)
+        super().__init__(prior, HalfSplit(), context, event_ndims, validate_args, name, parameters)
+
+    def _check_conditioner(self, prior):
+        if prior is not None:
+            super()._check_conditioner(prior)
 
     def _split(self, x):
-        check_floating(x, "FactorOut")
         channels = x.shape[-1]
         if channels is None or channels < 2:
             raise ValueError(f"FactorOut: expected at least 2 channels on the last axis; "
                              f"got shape {tuple(x.shape)}.")
-        return tf.split(x, [channels // 2, channels - channels // 2], axis=-1)
+        return super()._split(x)
 
-    def _prior_params(self, x_keep, x_out):
-        if self._prior is None:
-            return 0.0, tf.zeros_like(x_out)
-        theta = self._prior(x_keep) if self._context is None else self._prior(x_keep, self._context)
-        theta = tf.cast(theta, x_out.dtype)
-        if theta.shape[-1] != 2 * x_out.shape[-1]:
-            raise ValueError(f"FactorOut: expected the prior to return {2 * x_out.shape[-1]} "
-                             f"values on the last axis (mu and log sigma); got {tuple(theta.shape)}.")
-        loc, raw = tf.split(theta, 2, axis=-1)
-        return loc, soft_bound(raw, self._bound)
-
-    def _sum(self, values):
-        return tf.reduce_sum(values, axis=list(range(-self.forward_min_event_ndims, 0)))
-
-    def _inner_forward(self, z_keep):
-        if self._inner is None:
-            return z_keep, 0.0
-        x_keep = self._inner.forward(z_keep)
-        return x_keep, self._inner.forward_log_det_jacobian(
-            z_keep, event_ndims=self.forward_min_event_ndims)
+    def _map_b(self, x_a, x_b, direction):
+        if self._conditioner is None:  # no prior: the base N(0, I) takes x_out as it is
+            return x_b, self.sum_b(tf.zeros_like(x_b))
+        return super()._map_b(x_a, x_b, direction)
 
     def _forward_and_log_det(self, z):
         z_keep, z_out = self._split(z)
-        x_keep, inner_log_det = self._inner_forward(z_keep)
-        loc, log_sigma = self._prior_params(x_keep, z_out)
-        x_out = z_out * tf.exp(log_sigma) + loc
-        return tf.concat([x_keep, x_out], axis=-1), inner_log_det + self._sum(log_sigma)
+        if self._inner is None:
+            x_keep, inner_log_det = z_keep, 0.0
+        else:
+            x_keep = self._inner.forward(z_keep)
+            inner_log_det = self._inner.forward_log_det_jacobian(
+                z_keep, event_ndims=self.forward_min_event_ndims)
+        x_out, log_det = self._map_b(x_keep, z_out, self.forward_b)
+        return self.partition.merge(x_keep, x_out), inner_log_det + log_det
 
     def _inverse_and_log_det(self, x):
         x_keep, x_out = self._split(x)
@@ -92,18 +93,18 @@ class FactorOut(FlowBijector):
             z_keep, inner_log_det = x_keep, 0.0
         else:
             z_keep, inner_log_det = inverse_and_log_det(self._inner, x_keep)
-        loc, log_sigma = self._prior_params(x_keep, x_out)
-        z_out = (x_out - loc) * tf.exp(-log_sigma)
-        return tf.concat([z_keep, z_out], axis=-1), inner_log_det - self._sum(log_sigma)
+        z_out, log_det = self._map_b(x_keep, x_out, self.inverse_b)
+        return self.partition.merge(z_keep, z_out), inner_log_det + log_det
 
-    def _forward(self, z):
-        return self._forward_and_log_det(z)[0]
+    def prior_params(self, x_keep, x_out) -> tuple:
+        """``(mu, log_sigma)`` of the prior on ``x_out`` given the kept half ``x_keep``.
 
-    def _forward_log_det_jacobian(self, z):
-        return self._forward_and_log_det(z)[1]
-
-    def _inverse(self, x):
-        return self._inverse_and_log_det(x)[0]
-
-    def _inverse_log_det_jacobian(self, x):
-        return self._inverse_and_log_det(x)[1]
+        One prior call; ``log_sigma = c tanh(raw / c)`` is bounded as in the map, so
+        ``z_out = (x_out - mu) * exp(-log_sigma)`` with log-det ``sum_b(-log_sigma)``.
+        Without a prior: ``(0.0, zeros_like(x_out))``. The inverse-gradient walk
+        (`tfp_flows.models.inverse_backprop`) runs the prior step from these.
+        """
+        if self._conditioner is None:
+            return 0.0, tf.zeros_like(x_out)
+        loc, raw = self.conditioner_params(x_keep, x_out)
+        return loc, soft_bound(raw, self._transform.log_scale_bound)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import tensorflow as tf
-from tensorflow_probability.python.internal import dtype_util
 
-from tfp_flows.bijectors import _lu
-from tfp_flows.bijectors._base import FlowBijector, check_event, check_floating
+from tfp_flows.bijectors._linear import Linear
+from tfp_flows.bijectors._lu import triangular_factors
 
 
-class LULinear(FlowBijector):
+class LULinear(Linear):
     """Normalizing map ``z = W x + shift`` with ``W = P L (U + diag(sign * exp(log_scale)))``.
 
     Invertible by construction for any ``lower``, ``upper`` and ``log_scale``
@@ -25,7 +24,8 @@ class LULinear(FlowBijector):
 
     Example:
         >>> import numpy as np
-        >>> b = LULinear(*_lu.random_rotation_lu(3, seed=0), shift=np.zeros(3))
+        >>> from tfp_flows.bijectors import random_rotation_lu
+        >>> b = LULinear(*random_rotation_lu(3, seed=0), shift=np.zeros(3))
         >>> x = np.ones((2, 3), np.float32)
         >>> np.allclose(b.forward(tf.identity(b.inverse(x))), x, atol=1e-5)
         True
@@ -44,52 +44,27 @@ class LULinear(FlowBijector):
     def __init__(self, permutation, lower, upper, log_scale, sign, shift,
                  validate_args: bool = False, name: str | None = None):
         parameters = dict(locals())
-        name = name or type(self).__name__
-        with tf.name_scope(name) as name:
-            dtype = dtype_util.common_dtype([lower, upper, log_scale, sign, shift], tf.float32)
-            self._permutation = tf.convert_to_tensor(permutation, dtype=tf.int32)
-            self._lower = tf.convert_to_tensor(lower, dtype=dtype)
-            self._upper = tf.convert_to_tensor(upper, dtype=dtype)
-            self._log_scale = tf.convert_to_tensor(log_scale, dtype=dtype)
-            self._sign = tf.convert_to_tensor(sign, dtype=dtype)
-            self._shift = tf.convert_to_tensor(shift, dtype=dtype)
-            size = self._log_scale.shape[-1]
-            for label, t, shape in [("lower", self._lower, (size, size)),
-                                    ("upper", self._upper, (size, size)),
-                                    ("sign", self._sign, (size,)), ("shift", self._shift, (size,)),
-                                    ("permutation", self._permutation, (size,))]:
-                if tuple(t.shape) != shape:
-                    raise ValueError(f"{type(self).__name__}: expected {label} of shape {shape} "
-                                     f"to match log_scale of size {size}; got {tuple(t.shape)}.")
-            super().__init__(forward_min_event_ndims=self._event_ndims, is_constant_jacobian=True,
-                             dtype=dtype, validate_args=validate_args,
-                             parameters=parameters, name=name)
-
-    @property
-    def size(self) -> int:
-        return self._log_scale.shape[-1]
+        self._permutation = tf.convert_to_tensor(permutation, dtype=tf.int32)
+        super().__init__({"log_scale": (log_scale, 1), "lower": (lower, 2), "upper": (upper, 2),
+                          "sign": (sign, 1)}, shift, event_ndims=self._event_ndims,
+                         validate_args=validate_args, parameters=parameters, name=name)
+        self._check_shape("permutation", self._permutation, 1)
 
     def _factors(self):
-        return self._permutation, self._lower, self._upper, self._log_scale, self._sign
+        return triangular_factors(self._lower, self._upper, self._log_scale, self._sign)
 
-    def _check(self, x):
-        check_floating(x, type(self).__name__)
-        check_event(x, (None,) * (self._event_ndims - 1) + (self.size,), type(self).__name__)
+    def _weight(self):
+        unit_lower, upper = self._factors()
+        return tf.gather(tf.matmul(unit_lower, upper), self._permutation, axis=0)
 
-    def _inverse(self, y):
-        self._check(y)
-        return _lu.lu_matmul(y, *self._factors()) + self._shift
+    def _solve(self, z):
+        """All rows through one pair of triangular solves, after undoing ``P``."""
+        return super()._solve(tf.gather(z, tf.math.invert_permutation(self._permutation), axis=-1))
 
-    def _forward(self, x):
-        self._check(x)
-        return _lu.lu_solve(x - self._shift, *self._factors())
+    def _solve_columns(self, columns):
+        unit_lower, upper = self._factors()
+        columns = tf.linalg.triangular_solve(unit_lower, columns, lower=True)
+        return tf.linalg.triangular_solve(upper, columns, lower=False)
 
-    def _positions(self, x):
-        """Number of vectors in one event (1 here; pixels for the 1x1 convolution)."""
-        return 1
-
-    def _inverse_log_det_jacobian(self, y):
-        return tf.reduce_sum(self._log_scale) * tf.cast(self._positions(y), self.dtype)
-
-    def _forward_log_det_jacobian(self, x):
-        return -self._inverse_log_det_jacobian(x)
+    def _log_abs_det(self):
+        return tf.reduce_sum(self._log_scale)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-from tensorflow_probability.python.internal import dtype_util
 
-from tfp_flows.bijectors._base import FlowBijector, check_event, check_floating
+from tfp_flows.bijectors._linear import Linear
 
 
 def random_orthogonal(size: int, seed: int | None = None) -> np.ndarray:
@@ -18,7 +17,7 @@ def random_orthogonal(size: int, seed: int | None = None) -> np.ndarray:
     return q * np.where(np.diag(r) < 0, -1.0, 1.0)  # sign fix: Haar, not QR-biased
 
 
-class OrthogonalMixing(FlowBijector):
+class OrthogonalMixing(Linear):
     """Normalizing map ``z = W x`` over the last axis, ``W`` orthogonal: log|det J| = 0.
 
     Inverse (x -> z, normalizing): one matmul ``x @ W^T``, O(d^2) a vector.
@@ -44,40 +43,20 @@ class OrthogonalMixing(FlowBijector):
 
     def __init__(self, matrix, validate_args: bool = False, name: str = "OrthogonalMixing"):
         parameters = dict(locals())
-        with tf.name_scope(name) as name:
-            dtype = dtype_util.common_dtype([matrix], tf.float32)
-            self._matrix = tf.convert_to_tensor(matrix, dtype=dtype)
-            shape = tuple(self._matrix.shape)
-            if len(shape) != 2 or shape[0] != shape[1] or shape[0] is None:
-                raise ValueError(f"OrthogonalMixing: expected a square [d, d] matrix; "
-                                 f"got shape {shape}.")
-            if isinstance(matrix, (np.ndarray, list, tuple)):
-                value = np.asarray(matrix, np.float64)
-                error = np.abs(value @ value.T - np.eye(shape[0])).max()
-                if error > 1e-4:
-                    raise ValueError(f"OrthogonalMixing: expected an orthogonal matrix "
-                                     f"(W W^T = I); got max |W W^T - I| = {error:.3g}.")
-            super().__init__(forward_min_event_ndims=1, is_constant_jacobian=True, dtype=dtype,
-                             validate_args=validate_args, parameters=parameters, name=name)
+        super().__init__({"matrix": (matrix, 2)}, validate_args=validate_args,
+                         parameters=parameters, name=name)
+        if isinstance(matrix, (np.ndarray, list, tuple)):
+            value = np.asarray(matrix, np.float64)
+            error = np.abs(value @ value.T - np.eye(self.size)).max()
+            if error > 1e-4:
+                raise ValueError(f"OrthogonalMixing: expected an orthogonal matrix "
+                                 f"(W W^T = I); got max |W W^T - I| = {error:.3g}.")
 
-    @property
-    def size(self) -> int:
-        return self._matrix.shape[-1]
+    def _matmul(self, x):
+        return tf.tensordot(x, self._matrix, [[-1], [1]])  # rows: x @ W^T, one GEMM
 
-    def _check(self, x):
-        check_floating(x, "OrthogonalMixing")
-        check_event(x, (self.size,), "OrthogonalMixing")
+    def _solve(self, z):
+        return tf.tensordot(z, self._matrix, [[-1], [0]])  # rows: z @ W, since W^{-1} = W^T
 
-    def _inverse(self, y):
-        self._check(y)
-        return tf.tensordot(y, self._matrix, [[-1], [1]])  # rows: y @ W^T, one GEMM
-
-    def _forward(self, x):
-        self._check(x)
-        return tf.tensordot(x, self._matrix, [[-1], [0]])  # rows: x @ W
-
-    def _forward_log_det_jacobian(self, x):
-        return tf.zeros([], dtype=x.dtype)
-
-    def _inverse_log_det_jacobian(self, y):
-        return tf.zeros([], dtype=y.dtype)
+    def _log_abs_det(self):
+        return tf.zeros([], dtype=self.dtype)

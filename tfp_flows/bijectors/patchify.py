@@ -61,24 +61,26 @@ class Patchify(FlowBijector):
                              f"{tuple(event_shape)}; got shape {tuple(x.shape)}.")
 
     def _forward(self, x):
-        self._check(x, self.image_shape, "images")
         p, (rows, cols), channels = self.patch_size, self.grid, self.image_shape[-1]
-        batch = tf.shape(x)[:-3]
-        lead = list(range(x.shape.rank - 3))
-        r = len(lead)
-        x = tf.reshape(x, tf.concat([batch, [rows, p, cols, p, channels]], 0))
-        x = tf.transpose(x, lead + [r, r + 2, r + 1, r + 3, r + 4])
-        return tf.reshape(x, tf.concat([batch, self.token_shape], 0))
+        return self._swap_middle_axes(x, self.image_shape, "images",
+                                      [rows, p, cols, p, channels], self.token_shape)
 
     def _inverse(self, y):
-        self._check(y, self.token_shape, "tokens")
         p, (rows, cols), channels = self.patch_size, self.grid, self.image_shape[-1]
-        batch = tf.shape(y)[:-2]
-        lead = list(range(y.shape.rank - 2))
-        r = len(lead)
-        y = tf.reshape(y, tf.concat([batch, [rows, cols, p, p, channels]], 0))
-        y = tf.transpose(y, lead + [r, r + 2, r + 1, r + 3, r + 4])
-        return tf.reshape(y, tf.concat([batch, self.image_shape], 0))
+        return self._swap_middle_axes(y, self.token_shape, "tokens",
+                                      [rows, cols, p, p, channels], self.image_shape)
+
+    def _swap_middle_axes(self, x, event_shape, what, view, shape):
+        """``x``'s event (``event_shape``) seen as the five axes ``view``, its second and
+        third axes swapped, reshaped to ``shape``. The swap is its own inverse, so one
+        view of the image (``[rows, p, cols, p, C]``) and one of the tokens (``[rows,
+        cols, p, p, C]``) give both directions."""
+        self._check(x, event_shape, what)
+        r = x.shape.rank - len(event_shape)
+        batch = tf.shape(x)[:r]
+        x = tf.reshape(x, tf.concat([batch, view], 0))
+        x = tf.transpose(x, list(range(r)) + [r, r + 2, r + 1, r + 3, r + 4])
+        return tf.reshape(x, tf.concat([batch, shape], 0))
 
     def _forward_log_det_jacobian(self, x):
         return tf.zeros([], dtype=x.dtype)

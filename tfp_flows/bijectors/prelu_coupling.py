@@ -42,13 +42,13 @@ class PReLUCoupling(Coupling):
         shift = params[0] if self._with_shift else 0.0
         return log_slope, shift
 
-    def _forward_b(self, x_b, params):
+    def forward_b(self, x_b, params):
         log_slope, shift = self._slope_and_shift(params)
         negative = x_b < 0
         y_b = tf.where(negative, x_b * tf.exp(log_slope), x_b) + shift
         return y_b, tf.where(negative, log_slope, tf.zeros_like(log_slope))
 
-    def _inverse_b(self, y_b, params):
+    def inverse_b(self, y_b, params):
         log_slope, shift = self._slope_and_shift(params)
         u = y_b - shift
         negative = u < 0

@@ -53,8 +53,8 @@ class SplineCoupling(Coupling):
     def bound(self) -> float:
         return self._spline.bound
 
-    def _forward_b(self, x_b, params):
+    def forward_b(self, x_b, params):
         return self._spline.forward(x_b, params)
 
-    def _inverse_b(self, y_b, params):
+    def inverse_b(self, y_b, params):
         return self._spline.inverse(y_b, params)

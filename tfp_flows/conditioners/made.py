@@ -8,6 +8,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows.conditioners.mlp import FAN_IN_UNIFORM, hidden_initializers
+
 ORDERINGS = ("natural", "reversed", "random")
 
 
@@ -90,11 +92,15 @@ class MADE(keras.layers.Layer):
             order and hidden degrees) or a permutation of ``range(d)``.
         seed: seed of the random ordering (None: drawn once and saved in the config).
         activation: hidden activation (a Keras name).
+        initializer: of the hidden kernels and biases: ``"fan_in_uniform"`` (PyTorch's
+            ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` for both, as `MLP`) or a Keras name for
+            the kernels with zero biases (``"glorot_uniform"``: TFP's MADE). The last
+            layer starts at zero either way (the flow starts at the identity).
     """
 
     def __init__(self, params_per_dim: int, hidden_units: Sequence[int] = (64, 64),
                  ordering: str | Sequence[int] = "natural", seed: int | None = 0,
-                 activation: str = "tanh", **kwargs):
+                 activation: str = "relu", initializer: str = FAN_IN_UNIFORM, **kwargs):
         super().__init__(**kwargs)
         if int(params_per_dim) < 1 or not hidden_units or min(hidden_units) < 1:
             raise ValueError(f"MADE: expected params_per_dim >= 1 and at least one hidden layer "
@@ -110,6 +116,7 @@ class MADE(keras.layers.Layer):
         self.seed = int(np.random.default_rng().integers(2**31 - 1)) if seed is None else int(seed)
         self.activation = keras.activations.get(activation)
         self._activation_name = activation
+        self.initializer = initializer
 
     def build(self, x_shape, context_shape=None):
         size = x_shape[-1]
@@ -124,11 +131,12 @@ class MADE(keras.layers.Layer):
         self.kernels, self.biases = [], []
         for index, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
             last = index == len(widths) - 2
-            initializer = "zeros" if last else "glorot_uniform"
+            kernel_init, bias_init = (("zeros", "zeros") if last
+                                      else hidden_initializers(self.initializer, fan_in))
             self.kernels.append(self.add_weight(name=f"kernel_{index}", shape=(fan_in, fan_out),
-                                                initializer=initializer))
+                                                initializer=kernel_init))
             self.biases.append(self.add_weight(name=f"bias_{index}", shape=(fan_out,),
-                                               initializer="zeros"))
+                                               initializer=bias_init))
         self.context_kernel = (self.add_weight(name="context_kernel",
                                                shape=(int(context_shape[-1]), widths[1]),
                                                initializer="glorot_uniform")
@@ -162,4 +170,5 @@ class MADE(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "params_per_dim": self.params_per_dim,
                 "hidden_units": list(self.hidden_units), "ordering": self.ordering,
-                "seed": self.seed, "activation": self._activation_name}
+                "seed": self.seed, "activation": self._activation_name,
+                "initializer": self.initializer}

@@ -2,13 +2,44 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 import tensorflow as tf
+
+FAN_IN_UNIFORM = "fan_in_uniform"
+
+
+def hidden_initializers(name, fan_in: int):
+    """``(kernel, bias)`` initializers of a hidden layer with ``fan_in`` inputs.
+
+    ``"fan_in_uniform"``: both ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` (PyTorch's
+    ``nn.Linear``); any other name: that Keras initializer for the kernel, zero biases.
+    """
+    if name == FAN_IN_UNIFORM:
+        bound = 1.0 / math.sqrt(fan_in)
+        return (keras.initializers.RandomUniform(-bound, bound),
+                keras.initializers.RandomUniform(-bound, bound))
+    return keras.initializers.get(name), keras.initializers.Zeros()
+
+
+def _kernel_initializer(name):
+    """``"fan_in_uniform"``: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, PyTorch's ``nn.Linear``."""
+    if name == FAN_IN_UNIFORM:
+        return keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")
+    return keras.initializers.get(name)
 
 
 @keras.saving.register_keras_serializable(package="tfp_flows")
 class MLP(keras.layers.Layer):
     """``theta = Dense_out(act(... act(Dense([x_a, context]))))`` for vector events.
+
+    Defaults: ReLU, every hidden kernel and bias ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``
+    (PyTorch's ``nn.Linear``), a zero last layer (the flow starts at the identity).
+    Random biases matter when the input is narrow: with zero biases and a 1-D input
+    every first-layer unit has its kink at the same point, so the layer is two
+    functions repeated, and Adam moves a kink by about the learning rate per step
+    (the ablation in ``docs/ablation.md``: two moons, mean test NLL 0.40 -> 0.33).
 
     Cost: O(batch * sum of products of consecutive widths).
 
@@ -16,13 +47,16 @@ class MLP(keras.layers.Layer):
         output_size: number of outputs (the coupling's parameters).
         hidden_units: widths of the hidden layers.
         activation: hidden activation (a Keras name).
-        kernel_initializer: initializer of the hidden layers' kernels (a Keras name or
-            object).
-        output_initializer: initializer of the last layer's kernel.
+        kernel_initializer: initializer of the hidden layers' kernels: a Keras name or
+            object, or ``"fan_in_uniform"``.
+        bias_initializer: initializer of the hidden layers' biases: a Keras name or
+            object, or ``"fan_in_uniform"`` (the bound uses each layer's fan-in).
+        output_initializer: initializer of the last layer's kernel (its bias is zero).
     """
 
-    def __init__(self, output_size: int, hidden_units=(64, 64), activation: str = "tanh",
-                 kernel_initializer="glorot_uniform", output_initializer="zeros", **kwargs):
+    def __init__(self, output_size: int, hidden_units=(64, 64), activation: str = "relu",
+                 kernel_initializer=FAN_IN_UNIFORM, bias_initializer=FAN_IN_UNIFORM,
+                 output_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
         if int(output_size) < 1 or not hidden_units:
             raise ValueError(f"MLP: expected output_size >= 1 and at least one hidden layer; "
@@ -30,18 +64,26 @@ class MLP(keras.layers.Layer):
         self.output_size = int(output_size)
         self.hidden_units = tuple(int(u) for u in hidden_units)
         self.activation = activation
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.output_initializer = keras.initializers.get(output_initializer)
+        self.kernel_initializer = _serializable(kernel_initializer)
+        self.bias_initializer = _serializable(bias_initializer)
+        self.output_initializer = _serializable(output_initializer)
         self.hidden = [keras.layers.Dense(u, activation=activation,
-                                          kernel_initializer=self.kernel_initializer,
+                                          kernel_initializer=_kernel_initializer(
+                                              self.kernel_initializer),
                                           dtype=self.dtype_policy, name=f"dense_{i}")
                        for i, u in enumerate(self.hidden_units)]
-        self.out = keras.layers.Dense(self.output_size, kernel_initializer=self.output_initializer,
+        self.out = keras.layers.Dense(self.output_size,
+                                      kernel_initializer=_kernel_initializer(
+                                          self.output_initializer),
                                       dtype=self.dtype_policy, name="out")
 
     def build(self, x_shape, context_shape=None):
         width = x_shape[-1] + (0 if context_shape is None else context_shape[-1])
         for layer in self.hidden:
+            if self.bias_initializer == FAN_IN_UNIFORM:
+                layer.bias_initializer = hidden_initializers(FAN_IN_UNIFORM, width)[1]
+            else:
+                layer.bias_initializer = keras.initializers.get(self.bias_initializer)
             layer.build((None, width))
             width = layer.units
         self.out.build((None, width))
@@ -55,5 +97,13 @@ class MLP(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "output_size": self.output_size,
                 "hidden_units": list(self.hidden_units), "activation": self.activation,
-                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-                "output_initializer": keras.initializers.serialize(self.output_initializer)}
+                "kernel_initializer": self.kernel_initializer,
+                "bias_initializer": self.bias_initializer,
+                "output_initializer": self.output_initializer}
+
+
+def _serializable(initializer):
+    """A name stays a name; an object becomes its Keras config (so ``get_config`` is JSON)."""
+    if isinstance(initializer, (str, dict)):
+        return initializer
+    return keras.initializers.serialize(keras.initializers.get(initializer))

@@ -11,12 +11,28 @@ from tfp_flows.layers.base import FlowLayer
 
 tfb = tfp.bijectors
 
+RENAMED_LEVELS = ("levels was renamed num_values (the number of discrete values per dimension, "
+                  "e.g. 256)")
+
+
+def reject_unknown_kwargs(where: str, kwargs: dict) -> None:
+    """TypeError for keywords that ``where`` does not take; for the old ``levels``, its new name.
+
+    The builders take ``**kwargs`` only to say this: ``levels`` was renamed ``num_values``
+    (``num_levels`` is a multiscale flow's number of scales, a different thing).
+    """
+    if "levels" in kwargs:
+        raise TypeError(f"{where}: {RENAMED_LEVELS}; got levels={kwargs['levels']!r}.")
+    if kwargs:
+        raise TypeError(f"{where}() got an unexpected keyword argument {next(iter(kwargs))!r}")
+
 
 @keras.saving.register_keras_serializable(package="tfp_flows")
 class Dequantize(FlowLayer):
-    """Maps ``levels``-valued data ``k`` to ``v = (k + u) / levels - 0.5`` in ``[-0.5, 0.5)``.
+    """Maps data ``k`` in ``{0, ..., n - 1}`` to ``v = (k + u) / n - 0.5`` in ``[-0.5, 0.5)``.
 
-    The log-det ``-D log(levels)`` turns the density of ``v`` into a density of
+    ``n`` is ``num_values``, the number of discrete values per dimension (256 for
+    8-bit pixels). The log-det ``-D log(n)`` turns the density of ``v`` into a density of
     ``k + u`` in data units, and ``log P(k) >= E_u[log p(k + u)]`` with
     ``u ~ U(0, 1)^D`` (Theis et al., arXiv:1511.01844; Ho et al., arXiv:1902.00275):
     the bound behind the bits/dim that papers report.
@@ -29,23 +45,27 @@ class Dequantize(FlowLayer):
     Its bijector is the continuous part, ``k + u -> v``, for sampling and TFP use.
 
     Args:
-        levels: number of discrete values, ``2 ** n_bits`` for ``n_bits`` images.
+        num_values: number of discrete values per dimension, ``2 ** n_bits`` for
+            ``n_bits`` images (formerly ``levels``; a ``.keras`` file that says ``levels``
+            still loads).
         seed: seed of the training noise.
     """
 
     takes_noise = True  # LayerChain hands it the evaluation noise
 
-    def __init__(self, levels: int = 256, seed: int | None = None, **kwargs):
+    def __init__(self, num_values: int = 256, seed: int | None = None, **kwargs):
+        if "levels" in kwargs:
+            raise TypeError(f"Dequantize: {RENAMED_LEVELS}; got levels={kwargs['levels']!r}.")
         super().__init__(**kwargs)
-        if int(levels) < 2:
-            raise ValueError(f"Dequantize: expected levels >= 2; got {levels}.")
-        self.levels = int(levels)
+        if int(num_values) < 2:
+            raise ValueError(f"Dequantize: expected num_values >= 2; got {num_values}.")
+        self.num_values = int(num_values)
         self.seed = seed
         self.noise = keras.random.SeedGenerator(seed)
 
     def bijector(self, context=None, training=False):
         dtype = self.compute_dtype
-        return tfb.Chain([tfb.Scale(tf.constant(self.levels, dtype)),
+        return tfb.Chain([tfb.Scale(tf.constant(self.num_values, dtype)),
                           tfb.Shift(tf.constant(0.5, dtype))])
 
     def call(self, x, context=None, training=False, noise=None):
@@ -57,8 +77,8 @@ class Dequantize(FlowLayer):
         else:
             x = x + 0.5
         size = int(np.prod(x.shape[1:]))
-        log_det = -size * np.log(self.levels) * tf.ones(tf.shape(x)[:1], x.dtype)
-        return x / self.levels - 0.5, log_det
+        log_det = -size * np.log(self.num_values) * tf.ones(tf.shape(x)[:1], x.dtype)
+        return x / self.num_values - 0.5, log_det
 
     def _uniform_noise(self, shape, dtype):
         """U(0, 1) noise, Philox from the layer's seed state. `keras.random.uniform` lets
@@ -68,4 +88,11 @@ class Dequantize(FlowLayer):
         return tf.random.stateless_uniform(shape, seed=seed, dtype=dtype, alg="philox")
 
     def get_config(self):
-        return {**super().get_config(), "levels": self.levels, "seed": self.seed}
+        return {**super().get_config(), "num_values": self.num_values, "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if "levels" in config:  # saved before the rename
+            config["num_values"] = config.pop("levels")
+        return cls(**config)

@@ -1,4 +1,5 @@
-"""Keras layers for the dense, triangular and diagonal linear maps."""
+"""Keras layers for the dense, triangular and diagonal linear maps, and the base of the
+layers that start from a seeded random rotation."""
 
 from __future__ import annotations
 
@@ -6,6 +7,36 @@ import keras
 
 from tfp_flows import bijectors
 from tfp_flows.layers.base import FlowLayer
+
+
+class SeededLinear(FlowLayer):
+    """Base of the layers whose ``[d, d]`` matrix over the last axis starts from a seeded
+    random rotation (`LULinear`, `Invertible1x1Conv`, `OrthogonalMixing`).
+
+    Subclasses build their weights with ``_constant`` from ``_size(input_shape)``.
+
+    Args:
+        seed: seed of the initial rotation (None: random).
+    """
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+
+    def _size(self, input_shape):
+        size = input_shape[-1]
+        if size is None:
+            raise ValueError(f"{type(self).__name__}: expected a known last axis; "
+                             f"got input shape {tuple(input_shape)}.")
+        return size
+
+    def _constant(self, name, value, trainable=True, dtype=None):
+        return self.add_weight(name=name, shape=value.shape, trainable=trainable,
+                               dtype=dtype or self.variable_dtype,
+                               initializer=keras.initializers.Constant(value))
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
 
 
 class _Linear(FlowLayer):

@@ -6,12 +6,12 @@ import keras
 import numpy as np
 
 from tfp_flows import bijectors
-from tfp_flows.bijectors._lu import random_rotation_lu
-from tfp_flows.layers.base import FlowLayer
+from tfp_flows.bijectors import random_rotation_lu
+from tfp_flows.layers.linear import SeededLinear
 
 
 @keras.saving.register_keras_serializable(package="tfp_flows")
-class LULinear(FlowLayer):
+class LULinear(SeededLinear):
     """Owns ``W = P L (U + diag(sign * exp(log_scale)))`` and a shift over the last axis.
 
     Starts from a random rotation (QR of a Gaussian, then LU), as Glow does;
@@ -24,35 +24,19 @@ class LULinear(FlowLayer):
 
     bijector_class = bijectors.LULinear
 
-    def __init__(self, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.seed = seed
-
     def build(self, input_shape):
-        size = input_shape[-1]
-        if size is None:
-            raise ValueError(f"{type(self).__name__}: expected a known last axis; "
-                             f"got input shape {tuple(input_shape)}.")
+        size = self._size(input_shape)
         permutation, lower, upper, log_scale, sign = random_rotation_lu(size, self.seed)
-
-        def weight(name, value, trainable=True, dtype=None):
-            return self.add_weight(name=name, shape=value.shape, trainable=trainable,
-                                   dtype=dtype or self.variable_dtype,
-                                   initializer=keras.initializers.Constant(value))
-
-        self.permutation = weight("permutation", permutation, False, "int32")
-        self.lower = weight("lower", lower)
-        self.upper = weight("upper", upper)
-        self.log_scale = weight("log_scale", log_scale)
-        self.sign = weight("sign", sign, False)
-        self.shift = weight("shift", np.zeros(size))
+        self.permutation = self._constant("permutation", permutation, False, "int32")
+        self.lower = self._constant("lower", lower)
+        self.upper = self._constant("upper", upper)
+        self.log_scale = self._constant("log_scale", log_scale)
+        self.sign = self._constant("sign", sign, False)
+        self.shift = self._constant("shift", np.zeros(size))
 
     def bijector(self, context=None, training=False):
         return self.bijector_class(self.permutation, self.lower, self.upper, self.log_scale,
                                    self.sign, self.shift)
-
-    def get_config(self):
-        return {**super().get_config(), "seed": self.seed}
 
 
 @keras.saving.register_keras_serializable(package="tfp_flows")

@@ -30,7 +30,7 @@ class MaskedAutoregressive(FlowLayer):
     """
 
     def __init__(self, transform=None, hidden_units=(64, 64), ordering="natural",
-                 seed: int | None = 0, activation: str = "tanh",
+                 seed: int | None = 0, activation: str = "relu",
                  inverse_autoregressive: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.transform = (bijectors.AffineTransform() if transform is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tfp_flows import bijectors, layers
 from tfp_flows.bijectors import HalfSplit
+from tfp_flows.layers.dequantize import reject_unknown_kwargs
 from tfp_flows.models.flow import Flow
 
 COUPLINGS = {
@@ -44,9 +45,10 @@ def _vector_steps(num_steps: int, actnorm: bool, linear: str, seed, coupling) ->
 
 
 def RealNVP(event_size: int, num_steps: int = 16, hidden_units=(64, 64),  # noqa: N802
-            coupling: str = "affine", num_bins: int = 8, linear: str = "auto", actnorm: bool = True,
-            context_shape=None, num_classes=None, embedding_dim: int = 16,
-            seed: int | None = 0, name: str = "realnvp") -> Flow:
+            coupling: str = "affine", num_bins: int = 8, linear: str = "auto",
+            actnorm: bool | None = None, log_scale_bound: float = 3.0, context_shape=None,
+            num_classes=None, embedding_dim: int = 16, seed: int | None = 0,
+            name: str = "realnvp") -> Flow:
     """A flow for vectors: ``num_steps`` of [ActNorm,] LU linear map (or a reversal), coupling.
 
     Dinh et al., "Density estimation using Real NVP", arXiv:1605.08803, with Glow's
@@ -62,12 +64,23 @@ def RealNVP(event_size: int, num_steps: int = 16, hidden_units=(64, 64),  # noqa
         linear: ``"lu"`` (a learned `LULinear`), ``"reverse"`` (a fixed reversal) or
             ``"auto"``: a reversal for 2-D data, where it already mixes the two
             coordinates at a fraction of the cost, LU maps above.
-        actnorm: put an `ActNorm` first in every step.
+        actnorm: put an `ActNorm` first in every step. None (default): on, except
+            for affine couplings mixed by the reversal (2-D data): there it costs about
+            0.02 nats on two moons at the same steps, while with LU mixing on a 30-D
+            table it is worth 5 to 14 nats (``docs/ablation.md``). Additive and PReLU
+            flows have no other learned scale.
+            Turn it on for data far from zero mean and unit scale, or standardize.
+        log_scale_bound: ``c`` of the affine couplings' ``s = c tanh(r / c)``
+            (``coupling="affine"`` only). 3: over eight seeds on two moons it learns
+            faster per step than 2 (mean test NLL 0.348 against 0.365) and never
+            diverged under XLA (``docs/ablation.md``).
         context_shape / num_classes / embedding_dim: see `Flow`.
         seed: seed of the LU initial rotations.
     """
     coupling_class = _coupling_class(coupling)
     extra = _coupling_kwargs(coupling, num_bins)
+    if coupling == "affine":
+        extra["log_scale_bound"] = float(log_scale_bound)
     if linear not in ("auto", "lu", "reverse"):
         raise ValueError(f"RealNVP: expected linear in ['auto', 'lu', 'reverse']; got {linear!r}.")
     if linear == "auto":
@@ -75,6 +88,8 @@ def RealNVP(event_size: int, num_steps: int = 16, hidden_units=(64, 64),  # noqa
     if int(event_size) < 2 or int(num_steps) < 1:
         raise ValueError(f"RealNVP: expected event_size >= 2 and num_steps >= 1; got "
                          f"event_size={event_size}, num_steps={num_steps}.")
+    if actnorm is None:
+        actnorm = not (coupling == "affine" and linear == "reverse")
     flow_layers = _vector_steps(num_steps, actnorm, linear, seed, lambda partition: coupling_class(
         partition, hidden_units=hidden_units, **extra))
     return Flow(flow_layers, (event_size,), context_shape=context_shape,
@@ -84,8 +99,8 @@ def RealNVP(event_size: int, num_steps: int = 16, hidden_units=(64, 64),  # noqa
 def Glow(image_shape, num_levels: int = 2, num_steps: int = 4,  # noqa: N802
          hidden_channels: int = 128, coupling: str = "affine", num_bins: int = 8,
          split_prior: bool = True,
-         levels: int | None = 256, context_shape=None, num_classes=None,
-         embedding_dim: int = 16, seed: int | None = 0, name: str = "glow") -> Flow:
+         num_values: int | None = 256, context_shape=None, num_classes=None,
+         embedding_dim: int = 16, seed: int | None = 0, name: str = "glow", **kwargs) -> Flow:
     """A multiscale flow for ``[H, W, C]`` images.
 
     Each level: squeeze, ``num_steps`` of ActNorm + invertible 1x1 convolution +
@@ -96,14 +111,25 @@ def Glow(image_shape, num_levels: int = 2, num_steps: int = 4,  # noqa: N802
 
     Args:
         image_shape: ``(H, W, C)``; ``H`` and ``W`` divisible by ``2 ** num_levels``.
-        levels: number of discrete pixel values (``2 ** n_bits``; 17 for 8x8 digits);
-            the flow dequantizes its input. None for continuous data.
+        num_levels: number of scales (squeezes).
+        num_values: number of discrete values per pixel (``2 ** n_bits``; 17 for 8x8
+            digits); the flow dequantizes its input. None for continuous data. (Formerly
+            ``levels``: passing that is a TypeError that names this.)
         split_prior: learned prior of the factored-out channels.
-        coupling, num_bins, hidden_channels, context_shape, num_classes, embedding_dim: as
+        coupling: as in `RealNVP`; ``"affine"`` couplings use Glow's scale: the
+            normalizing direction multiplies by ``sigmoid(r + 2)``, so a coupling
+            only contracts (see `bijectors.AffineTransform`). With the ``2 tanh(r / 2)``
+            scale of `RealNVP` a Glow on MNIST spiked to 112 bits/dim at step 15 and
+            stood at 2.80 to 3.92 bits/dim after 1,500 steps; with this one the loss
+            falls smoothly to 2.13 (``docs/ablation.md``).
+        num_bins, hidden_channels, context_shape, num_classes, embedding_dim: as
             in `RealNVP`.
     """
+    reject_unknown_kwargs("Glow", kwargs)
     coupling_class = _coupling_class(coupling)
     extra = _coupling_kwargs(coupling, num_bins)
+    if coupling == "affine":
+        extra["scale"] = "sigmoid"
     image_shape = tuple(int(n) for n in image_shape)
     if len(image_shape) != 3 or int(num_levels) < 1 or int(num_steps) < 1:
         raise ValueError(f"Glow: expected image_shape (H, W, C), num_levels >= 1 and "
@@ -128,7 +154,7 @@ def Glow(image_shape, num_levels: int = 2, num_steps: int = 4,  # noqa: N802
                                         hidden_channels=hidden_channels))
         return out + [layers.Unsqueeze()]
 
-    flow_layers = ([layers.Dequantize(levels, seed=seed)] if levels else []) + level(0)
+    flow_layers = ([layers.Dequantize(num_values, seed=seed)] if num_values else []) + level(0)
     return Flow(flow_layers, image_shape, context_shape=context_shape, num_classes=num_classes,
                 embedding_dim=embedding_dim, name=name)
 
@@ -173,7 +199,8 @@ TRANSFORMS = ("affine", "spline")
 
 def MAF(event_size: int, num_steps: int = 10, hidden_units=(64, 64),  # noqa: N802
         transform: str = "affine", num_bins: int = 8, bound: float = 3.0,
-        activation: str = "relu", inverse_autoregressive: bool = False, actnorm: bool = True,
+        activation: str = "relu", inverse_autoregressive: bool = False,
+        actnorm: bool | None = None,
         ordering: str = "reversed",
         context_shape=None, num_classes=None, embedding_dim: int = 16, seed: int | None = 0,
         name: str = "maf") -> Flow:
@@ -197,7 +224,9 @@ def MAF(event_size: int, num_steps: int = 10, hidden_units=(64, 64),  # noqa: N8
         num_bins / bound: the spline's ``K`` and ``B`` (``transform="spline"`` only).
         activation: the MADEs' hidden activation.
         inverse_autoregressive: the IAF arrangement.
-        actnorm: put an `ActNorm` first in every step.
+        actnorm: put an `ActNorm` first in every step. None (default): as in `RealNVP`,
+            off for 2-D data (on two moons, seeds 0-2, the MAF reaches 0.329, 0.321,
+            0.318 nats without it and 0.317, 0.319, 0.430 with it), on above.
         ordering: ``"reversed"`` (the paper's: natural, reversed, natural, ...),
             ``"random"`` (a seeded random order per step) or ``"natural"`` (every step).
         context_shape / num_classes / embedding_dim: see `Flow`.
@@ -211,6 +240,8 @@ def MAF(event_size: int, num_steps: int = 10, hidden_units=(64, 64),  # noqa: N8
     if int(event_size) < 1 or int(num_steps) < 1:
         raise ValueError(f"MAF: expected event_size >= 1 and num_steps >= 1; got "
                          f"event_size={event_size}, num_steps={num_steps}.")
+    if actnorm is None:
+        actnorm = int(event_size) > 2
     flow_layers = []
     for step in range(num_steps):
         if actnorm:

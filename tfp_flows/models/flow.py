@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_flows import metrics
 from tfp_flows.distribute import is_multi_worker
 from tfp_flows.layers.base import LayerChain, build_sequence, walk
 from tfp_flows.layers.dequantize import Dequantize
@@ -30,13 +31,24 @@ class Flow(keras.Model):
     where Keras puts targets: ``fit(x, context)`` or a dataset of pairs, and
     one context reaches every conditioner.
 
-    Discrete data (a `Dequantize` layer first, e.g. ``Glow(..., levels=256)``): the flow
+    Discrete data (a `Dequantize` layer first, e.g. ``Glow(..., num_values=256)``): the flow
     is a density of ``k + u`` and ``log_prob(k)`` estimates ``log P(k)`` by the
     uniform-dequantization bound ``E_u[log p(k + u)]``, ``u ~ U(0, 1)^D``, over fresh
     seeded draws (or Flow++'s importance-weighted bound); ``bits_per_dim``,
     ``evaluate`` and validation logs report that bound, the figure of the Glow,
     RealNVP and Flow++ papers. ``score(k)`` is the deterministic midpoint value
     ``log p(k + 1/2)``, for anomaly scores; it is not a bound.
+
+    Eager and graph-level methods: `log_prob`, `score`, `encode`, `decode` and
+    `sample` take NumPy arrays or tensors, check them in Python (a ``ValueError`` that
+    names what is wrong), repeat a single context for every example, and run as cached
+    ``tf.function`` graphs. Each has a graph-level twin, `graph_log_prob`,
+    `graph_score`, `graph_encode`, `graph_decode` and `graph_sample`: tensors in,
+    tensors out, no Python-side checks, traceable inside your own ``tf.function``
+    (XLA included). They are what the eager methods, `evaluate` and
+    `tfp_flows.export` run, so the numbers agree; give them tensors checked by
+    ``tfp_flows.models.inputs.check_x(flow, x)`` and ``check_context(flow, context, x)``
+    (in-graph assertions for symbolic tensors) and one context per example.
 
     Precision: the flow computes in its layers' dtype: float32, or float64 when built
     under ``keras.config.set_floatx("float64")`` (or with ``dtype="float64"`` in the
@@ -55,6 +67,7 @@ class Flow(keras.Model):
         embedding_dim: size of the label embedding.
 
     Example:
+        >>> import numpy as np
         >>> import tfp_flows
         >>> flow = tfp_flows.RealNVP(2, num_steps=2, hidden_units=(8,))
         >>> flow.log_prob(np.zeros((3, 2), np.float32)).shape
@@ -103,9 +116,10 @@ class Flow(keras.Model):
         return int(np.prod(self.event_shape))
 
     @property
-    def levels(self) -> int | None:
-        """Number of discrete data values of a dequantized flow (pixels); None if continuous."""
-        return self.flow_layers[0].levels if self.discrete else None
+    def num_values(self) -> int | None:
+        """Number of discrete values per dimension of a dequantized flow (256 for 8-bit
+        pixels); None if continuous."""
+        return self.flow_layers[0].num_values if self.discrete else None
 
     def layers_tree(self) -> list:
         """Every flow layer, nested ones (a multiscale flow's deeper levels) included."""
@@ -118,7 +132,7 @@ class Flow(keras.Model):
 
     def bijector(self, context=None) -> tfp.bijectors.Bijector:
         """The whole flow as one bijector: ``forward`` decodes (samples), ``inverse`` encodes."""
-        return LayerChain(self.flow_layers, self._embed(self._check_context(context)),
+        return LayerChain(self.flow_layers, self.embed_context(self._check_context(context)),
                           event_ndims=len(self.event_shape))
 
     def distribution(self, context=None) -> tfd.TransformedDistribution:
@@ -130,7 +144,7 @@ class Flow(keras.Model):
         return tfd.TransformedDistribution(self.base(), self.bijector(context))
 
     def _normalize(self, x, context, training, noise=None):
-        chain = LayerChain(self.flow_layers, self._embed(context), training,
+        chain = LayerChain(self.flow_layers, self.embed_context(context), training,
                            event_ndims=len(self.event_shape), noise=noise)
         return chain.inverse_and_log_det(x)
 
@@ -139,22 +153,98 @@ class Flow(keras.Model):
         dtype = self.float_dtype
         return self.base().log_prob(tf.cast(z, dtype)) + tf.cast(log_det, dtype)
 
-    def _log_prob_draw(self, x, context, seed):
-        """One draw of the dequantization bound, ``log p(k + u)`` with ``u ~ U(0, 1)^D``
-        from the stateless ``seed`` (two integers); the exact density if continuous."""
+    # -- graph-level methods: checked tensors in, tensors out ----------------------------
+    # The seam that the eager methods, the evaluation step, `tfp_flows.export` and
+    # hand-written training loops share; see "Eager and graph-level methods" above.
+
+    def graph_log_prob(self, x, context=None, *, seed=None, training: bool = False):
+        """``log p(x | context)`` per example, as a graph function (no Python checks).
+
+        Continuous flows: the exact log-density (``seed`` is not used). Discrete
+        (dequantized) flows: one draw of the uniform-dequantization bound,
+        ``log p(k + u)`` with ``u ~ U(0, 1)^D`` from the stateless ``seed``; `log_prob`
+        averages such draws. ``training=True`` gives the training step's density
+        instead: layers run in training mode (ActNorm's data initialisation) and a
+        `Dequantize` layer draws ``u`` from its own Keras ``SeedGenerator``.
+
+        Args:
+            x: ``[batch, *event_shape]`` data, already checked (`tfp_flows.models.inputs`).
+            context: None, or one checked context per example.
+            seed: for a discrete flow's evaluation draw, two integers (an int64 tensor of
+                shape ``[2]``): the same seed gives the same ``u``. Not with ``training``.
+            training: the training-mode density (see above).
+
+        Returns:
+            ``[batch]`` log-densities in nats, in the flow's float dtype.
+        """
+        if training:
+            if seed is not None:
+                raise ValueError(f"{self.name}: expected seed=None with training=True (the "
+                                 f"training noise has its own generator); got seed={seed}.")
+            return self._log_prob(x, context, True)
         if not self.discrete:
             return self._log_prob(x, context, False)
+        if seed is None:
+            raise ValueError(f"{self.name}: expected a seed (two integers) for the "
+                             "dequantization draw of a discrete flow; got None "
+                             "(graph_score is the deterministic midpoint).")
         seed = tf.cast(tf.math.floormod(seed, 2**31 - 1), tf.int32)
         noise = tf.random.stateless_uniform(tf.shape(x), seed=seed, dtype=self.float_dtype,
                                             alg="philox")
         return self._log_prob(x, context, False, noise)
 
+    def graph_score(self, x, context=None):
+        """`score` as a graph function: ``log p(k + 1/2)`` per example for a discrete
+        flow (the deterministic midpoint), the exact ``log p(x)`` for a continuous one.
+        Arguments as `graph_log_prob`'s."""
+        return self._log_prob(x, context, False)
+
+    def graph_encode(self, x, context=None):
+        """`encode` as a graph function: checked data ``[batch, *event_shape]`` (and one
+        context per example) to latents ``[batch, *latent_shape]``; ``bijector.inverse``."""
+        return self._normalize(x, context, False)[0]
+
+    def graph_decode(self, z, context=None):
+        """`decode` as a graph function: latents ``[batch, *latent_shape]`` (and one
+        context per example) to data; ``bijector.forward``, no clipping."""
+        return LayerChain(self.flow_layers, self.embed_context(context)).forward(z)
+
+    def graph_sample(self, num_samples, context=None, *, seed, temperature=1.0):
+        """`sample` as a graph function: ``graph_decode(temperature * eps)`` with
+        stateless ``eps ~ N(0, I)``.
+
+        Args:
+            num_samples: scalar int32 tensor (or int).
+            context: None, one checked context for every sample (a vector, or a scalar
+                label), or one per sample.
+            seed: scalar integer tensor (or int); the same seed gives the same samples.
+            temperature: scalar; below 1 is Glow's reduced-temperature sampling.
+
+        Returns:
+            ``[num_samples, *event_shape]`` samples; a dequantized flow's are clipped to
+            the data range ``[0, num_values]``.
+        """
+        shape = tf.concat([[num_samples], tf.constant(self.latent_shape, tf.int32)], 0)
+        noise = tf.random.stateless_normal(shape, seed=tf.stack([tf.cast(seed, tf.int64), 0]),
+                                           dtype=self.float_dtype)
+        if context is not None and self._is_single_context(context):
+            context = tf.repeat(context[None], num_samples, axis=0)
+        x = self.graph_decode(tf.cast(temperature, self.float_dtype) * noise, context)
+        if self.discrete:
+            x = tf.clip_by_value(x, tf.constant(0.0, x.dtype), tf.cast(self.num_values, x.dtype))
+        return x
+
+    def _is_single_context(self, context) -> bool:
+        return context.shape.rank == (0 if self.num_classes is not None else 1)
+
+    # -- eager methods: checked in Python, run as cached graphs ---------------------------
+
     def call(self, x, context=None, training=False):
         """``log p(x | context)`` for a batch (one bound draw, seed 0, if discrete)."""
         x, context = self._check_x(x), self._check_context(context, x)
         if training:
-            return self._log_prob(x, context, True)
-        return self._log_prob_draw(x, context, tf.constant([0, 0], tf.int64))
+            return self.graph_log_prob(x, context, training=True)
+        return self.graph_log_prob(x, context, seed=tf.constant([0, 0], tf.int64))
 
     def _compiled(self, name: str, fn, jit_compile: bool = False):
         """``fn`` as a cached ``tf.function``: the graph the export serves, so in-memory
@@ -183,10 +273,11 @@ class Flow(keras.Model):
         """
         x, context = self._check_x(x), self._check_context(context, x)
         if not self.discrete:
-            return self._compiled("log_prob", lambda x, c: self._log_prob(x, c, False))(x, context)
+            return self._compiled("log_prob", self.graph_score)(x, context)
         if int(num_draws) < 1:
             raise ValueError(f"{self.name}: expected num_draws >= 1; got {num_draws}.")
-        draw = self._compiled("log_prob_draw", self._log_prob_draw)
+        draw = self._compiled("log_prob_draw",
+                              lambda x, c, seed: self.graph_log_prob(x, c, seed=seed))
         draws = tf.stack([draw(x, context, tf.constant([seed, k], tf.int64))
                           for k in range(int(num_draws))])
         if importance_weighted:
@@ -198,7 +289,7 @@ class Flow(keras.Model):
         (the midpoint of each bin, for anomaly scores and serving; not a bound, and not
         what papers call bits/dim), ``log p(x)`` itself for a continuous one."""
         x, context = self._check_x(x), self._check_context(context, x)
-        return self._compiled("score", lambda x, c: self._log_prob(x, c, False))(x, context)
+        return self._compiled("score", self.graph_score)(x, context)
 
     def export(self, path, version: int | None = 1, next_version: bool = False,
                overwrite: bool = False):
@@ -213,12 +304,12 @@ class Flow(keras.Model):
         uniform-dequantization bound of `log_prob` (same keywords), in data units."""
         log_p = self.log_prob(x, context, num_draws=num_draws, seed=seed,
                               importance_weighted=importance_weighted)
-        return -log_p / (self.event_size * math.log(2.0))
+        return metrics.bits_per_dim(-log_p, self.event_size)
 
     def encode(self, x, context=None):
         """Data to latent (the normalizing direction, ``bijector.inverse``)."""
         x, context = self._check_x(x), self._check_context(context, x)
-        return self._compiled("encode", lambda x, c: self._normalize(x, c, False)[0])(x, context)
+        return self._compiled("encode", self.graph_encode)(x, context)
 
     def decode(self, z, context=None):
         """Latent to data (the sampling direction, ``bijector.forward``)."""
@@ -226,17 +317,14 @@ class Flow(keras.Model):
         if tuple(z.shape[1:]) != self.latent_shape:
             raise ValueError(f"{self.name}: expected latents of shape (batch, "
                              f"{', '.join(map(str, self.latent_shape))}); got {tuple(z.shape)}.")
-        return self._compiled("decode", self._decode)(z, self._check_context(context, z))
-
-    def _decode(self, z, context):
-        return LayerChain(self.flow_layers, self._embed(context)).forward(z)
+        return self._compiled("decode", self.graph_decode)(z, self._check_context(context, z))
 
     def sample(self, num_samples: int, context=None, temperature: float = 1.0, seed=None):
         """``num_samples`` draws ``decode(temperature * eps)``, ``eps ~ N(0, I)``.
 
         ``seed`` (an int) makes the draw repeatable; ``temperature < 1`` is Glow's
         reduced-temperature sampling. A single context is used for every sample.
-        A dequantized flow's samples are clipped to the data range ``[0, levels]``.
+        A dequantized flow's samples are clipped to the data range ``[0, num_values]``.
         """
         num_samples = int(num_samples)
         if num_samples < 1:
@@ -244,24 +332,10 @@ class Flow(keras.Model):
         if seed is None:
             seed = np.random.randint(0, 2**31 - 1)
         context = self._check_context(context, tf.zeros((num_samples, 0)))
-        return self._compiled("sample", self._sample)(
-            tf.constant(num_samples, tf.int32), context,
-            tf.constant(temperature, self.float_dtype), tf.constant(seed, tf.int64))
-
-    def _is_single_context(self, context) -> bool:
-        return context.shape.rank == (0 if self.num_classes is not None else 1)
-
-    def _sample(self, num_samples, context, temperature, seed):
-        """Graph-friendly sampling: stateless noise from ``seed``, one context or a batch."""
-        shape = tf.concat([[num_samples], tf.constant(self.latent_shape, tf.int32)], 0)
-        noise = tf.random.stateless_normal(shape, seed=tf.stack([tf.cast(seed, tf.int64), 0]),
-                                           dtype=self.float_dtype)
-        if context is not None and self._is_single_context(context):
-            context = tf.repeat(context[None], num_samples, axis=0)
-        x = self._decode(tf.cast(temperature, self.float_dtype) * noise, context)
-        if self.discrete:
-            x = tf.clip_by_value(x, tf.constant(0.0, x.dtype), tf.cast(self.levels, x.dtype))
-        return x
+        sample = self._compiled("sample", lambda n, c, t, s: self.graph_sample(
+            n, c, seed=s, temperature=t))
+        return sample(tf.constant(num_samples, tf.int32), context,
+                      tf.constant(temperature, self.float_dtype), tf.constant(seed, tf.int64))
 
     # -- training -----------------------------------------------------------------------
 
@@ -285,7 +359,7 @@ class Flow(keras.Model):
     def metrics_logs(self):
         """``{"loss", "bits_per_dim"}`` of the steps so far this epoch (read only)."""
         loss = self._loss_tracker.result()  # bits/dim is a fixed multiple: one tracker
-        results = {"loss": loss, "bits_per_dim": loss / (self.event_size * math.log(2.0))}
+        results = {"loss": loss, "bits_per_dim": metrics.bits_per_dim(loss, self.event_size)}
         if is_multi_worker(tf.distribute.get_strategy()):
             # Keras 3 reduces metrics across workers with a mean over axis 0, which a
             # scalar does not have: hand it vectors of one element.
@@ -352,7 +426,22 @@ class Flow(keras.Model):
         if self._replica_jit:
             self.jit_compile = False
 
-    def _gradients(self, data):
+    def nll_and_gradients(self, data) -> tuple:
+        """The batch's NLL and the gradients of ``trainable_variables``: what `train_step` uses.
+
+        ``data`` is a batch as `fit` hands it (``x`` or ``(x, context)``). The gradients
+        are those of ``optimizer.scale_loss(nll / replicas)`` (Keras sums them across
+        replicas, so any optimizer sees the mean), in the mode that
+        ``compile(backprop=...)`` chose: ``"store"`` by autodiff through the stored
+        activations, ``"inverse"`` by recomputing each layer's input from its output
+        (`tfp_flows.models.inverse_backprop`); the two agree to float rounding. Needs a
+        compiled flow (its optimizer); runs eagerly or inside a traced step alike.
+
+        Returns:
+            ``(nll, gradients)``: the mean NLL in nats per example (a scalar) and one
+            gradient per trainable variable, in their order (None for one the loss
+            does not reach), as ``GradientTape.gradient`` gives them.
+        """
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         if getattr(self, "_backprop", "store") == "inverse":
             from tfp_flows.models.inverse_backprop import inverse_gradients
@@ -368,9 +457,10 @@ class Flow(keras.Model):
 
     def train_step(self, data):
         if getattr(self, "_replica_jit", False):
-            nll, gradients = self._compiled("replica_step", self._gradients, jit_compile=True)(data)
+            nll, gradients = self._compiled("replica_step", self.nll_and_gradients,
+                                           jit_compile=True)(data)
         else:
-            nll, gradients = self._gradients(data)
+            nll, gradients = self.nll_and_gradients(data)
         self.optimizer.apply(gradients, self.trainable_variables)
         return self._update_metrics(nll)
 
@@ -405,7 +495,7 @@ class Flow(keras.Model):
         of ``u`` per example from a generator that every ``evaluate`` call restarts."""
         x, context = self._unpack(data)
         if self.discrete:
-            log_p = self._log_prob_draw(x, context, self._evaluation_noise.next())
+            log_p = self.graph_log_prob(x, context, seed=self._evaluation_noise.next())
         else:
             log_p = self._log_prob(x, context, False)
         return self._update_metrics(-tf.reduce_mean(log_p))
@@ -467,7 +557,10 @@ class Flow(keras.Model):
     def _checked_dataset(self, data):
         return inputs.checked_dataset(self, data)
 
-    def _embed(self, context):
+    def embed_context(self, context):
+        """The context the conditioners see (a graph-level method): a class label's
+        learned embedding, ``[batch, embedding_dim]``, or a continuous context cast to
+        the flow's dtype; None for None. Takes one checked context per example."""
         if context is None:
             return None
         if self.embedding is not None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows.io import check_finite_rows
+
 
 def _concrete(value):
     """``value`` as a NumPy array when it has values now (not a symbolic tensor), else None."""
@@ -29,8 +31,8 @@ def check_data_spec(flow, shape, dtype) -> None:
     if dtype.is_integer and not flow.discrete:
         raise ValueError(
             f"{flow.name}: got integer data ({dtype.name}) but this flow is continuous. "
-            "Build it with a Dequantize layer first (Glow(..., levels=256) or "
-            "levels=2**n_bits), or cast to float yourself.")
+            "Build it with a Dequantize layer first (Glow(..., num_values=256) or "
+            "num_values=2**n_bits), or cast to float yourself.")
     shape = tuple(shape)
     if shape[1:] != flow.event_shape:
         raise ValueError(f"{flow.name}: expected data of shape (batch, "
@@ -38,7 +40,7 @@ def check_data_spec(flow, shape, dtype) -> None:
 
 
 def _pixel_message(flow) -> str:
-    return f"{flow.name}: expected whole pixel values in [0, {flow.levels})"
+    return f"{flow.name}: expected whole pixel values in [0, {flow.num_values})"
 
 
 def check_pixels(flow, array: np.ndarray) -> None:
@@ -46,7 +48,7 @@ def check_pixels(flow, array: np.ndarray) -> None:
     if not flow.discrete or array.size == 0:
         return
     low, high = array.min(), array.max()
-    if low < 0 or high >= flow.levels:
+    if low < 0 or high >= flow.num_values:
         raise ValueError(f"{_pixel_message(flow)}; got values in [{low}, {high}].")
     if array.dtype.kind == "f":
         fractional = array[array != np.floor(array)]
@@ -60,7 +62,7 @@ def assert_pixels(flow, x: tf.Tensor) -> tf.Tensor:
     if not flow.discrete:
         return x
     values = tf.cast(x, tf.float64)
-    valid = tf.reduce_all((values >= 0) & (values < flow.levels) & (values == tf.floor(values)))
+    valid = tf.reduce_all((values >= 0) & (values < flow.num_values) & (values == tf.floor(values)))
     check = tf.debugging.Assert(valid, [_pixel_message(flow) + "; got values in",
                                         tf.reduce_min(values), tf.reduce_max(values)])
     with tf.control_dependencies([check]):
@@ -155,11 +157,7 @@ def check_training_data(flow, x, y, validation_data) -> None:
         array = np.asarray(x)
         check_data_spec(flow, array.shape, array.dtype)
         check_pixels(flow, array)
-        if array.dtype.kind == "f":
-            bad = ~np.isfinite(array.reshape(len(array), -1)).all(axis=1)
-            if bad.any():
-                raise ValueError(f"{flow.name}: {int(bad.sum())} of {len(array)} training "
-                                 "rows contain NaN or infinity; drop or impute them first.")
+        check_finite_rows(array, flow.name, "training rows")
         if flow.conditional or y is not None:
             if y is None:
                 check_context(flow, None)

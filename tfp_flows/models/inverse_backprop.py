@@ -57,7 +57,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfp_flows import bijectors
-from tfp_flows.bijectors._coupling import Coupling
+from tfp_flows.bijectors import Coupling
 
 BACKPROP_MODES = ("store", "inverse")
 
@@ -117,7 +117,7 @@ def inverse_gradients(flow, x, context=None, scale_loss=None):
     from tfp_flows.layers.base import LayerChain
 
     with tf.GradientTape() as embedding_tape:  # records the embedding lookup alone
-        embedded = flow._embed(context)
+        embedded = flow.embed_context(context)
     x = tf.convert_to_tensor(x)
     event_ndims = len(flow.event_shape)
     prefix, rest = _split_prefix(flow.flow_layers)
@@ -210,12 +210,12 @@ class _Walker:
         with tf.GradientTape() as tape:
             tape.watch(x_keep)
             self._watch_context(tape)
-            loc, log_sigma = prior._prior_params(x_keep, z_out)
+            loc, log_sigma = prior.prior_params(x_keep, z_out)
             x_out = tf.stop_gradient(z_out * tf.exp(log_sigma) + loc) if known is None \
                 else x_known_out
             tape.watch(x_out)
             z_out = (x_out - loc) * tf.exp(-log_sigma)
-            log_det = self._per_example(-prior._sum(log_sigma))
+            log_det = self._per_example(-prior.sum_b(log_sigma))
         grads = self._gradients(tape, [z_out, log_det], [grad_out, self.grad_log_det],
                                 [x_keep, x_out], layer.prior.trainable_variables)
         if known is not None:
@@ -225,19 +225,19 @@ class _Walker:
     def _coupling(self, bijector, variables, y, grad_y, known):
         """A coupling: its conditioner runs once, for the recomputation of ``x_b`` and for
         the gradient (``x_a`` is ``y_a``; only ``x_b`` needs the inverse)."""
-        partition = bijector._partition
+        partition = bijector.partition
         y_a, y_b = partition.split(y)
         x_a, x_b = (y_a, None) if known is None else partition.split(known)
         with tf.GradientTape() as tape:
             tape.watch(x_a)
             self._watch_context(tape)
-            params = bijector._params(x_a, y_b)
+            params = bijector.conditioner_params(x_a, y_b)
             if known is None:
-                x_b = tf.stop_gradient(bijector._forward_b(y_b, params)[0])
+                x_b = tf.stop_gradient(bijector.forward_b(y_b, params)[0])
             tape.watch(x_b)
-            z_b, log_det = bijector._inverse_b(x_b, params)
+            z_b, log_det = bijector.inverse_b(x_b, params)
             z = partition.merge(x_a, z_b)
-            log_det = self._per_example(bijector._sum_b(log_det))
+            log_det = self._per_example(bijector.sum_b(log_det))
         grads = self._gradients(tape, [z, log_det], [grad_y, self.grad_log_det], [x_a, x_b],
                                 variables)
         if known is not None:

@@ -6,6 +6,7 @@ from tfp_flows import layers
 from tfp_flows.bijectors import HalfSplit, TokenCheckerboard, TokenStripes
 from tfp_flows.bijectors.patchify import Patchify as _PatchifyMap
 from tfp_flows.conditioners import ViT
+from tfp_flows.layers.dequantize import reject_unknown_kwargs
 from tfp_flows.models.builders import COUPLINGS
 from tfp_flows.models.flow import Flow
 
@@ -29,7 +30,7 @@ def default_patch_size(image_shape) -> int:
 
 
 def jet_layers(image_shape, num_couplings: int = 8, patch_size: int = 2, width: int = 64,
-               depth: int = 2, num_heads: int = 4, levels: int | None = 256,
+               depth: int = 2, num_heads: int = 4, num_values: int | None = 256,
                coupling: str = "affine", spatial_every: int = 3,
                spatial_patterns=("checkerboard",), context_as_token: bool = False,
                seed: int | None = 0, dtype=None) -> list:
@@ -55,13 +56,13 @@ def jet_layers(image_shape, num_couplings: int = 8, patch_size: int = 2, width: 
     def coupling_layer(index, partition, size_b):
         # How many parameters per value the coupling wants (2 for affine, more for a
         # spline): asked of the layer class, so every coupling of the registry works.
-        per_value = coupling_class(partition, name="probe", **kwargs)._num_params()
+        per_value = coupling_class(partition, name="probe", **kwargs).num_params()
         conditioner = ViT(per_value * size_b, width, depth, num_heads,
                           context_as_token=context_as_token, **kwargs)
         return coupling_class(partition, conditioner=conditioner, name=f"coupling_{index}",
                               **kwargs)
 
-    flow_layers = [layers.Dequantize(levels, seed=seed, **kwargs)] if levels else []
+    flow_layers = [layers.Dequantize(num_values, seed=seed, **kwargs)] if num_values else []
     flow_layers.append(layers.Patchify(patch_size, **kwargs))
     spatial = 0
     for index in range(int(num_couplings)):
@@ -80,11 +81,11 @@ def jet_layers(image_shape, num_couplings: int = 8, patch_size: int = 2, width: 
 
 
 def Jet(image_shape, num_couplings: int = 8, patch_size: int = 2, width: int = 64,  # noqa: N802
-        depth: int = 2, num_heads: int = 4, levels: int | None = 256, context_shape=None,
+        depth: int = 2, num_heads: int = 4, num_values: int | None = 256, context_shape=None,
         num_classes=None, embedding_dim: int = 16, coupling: str = "affine",
         spatial_every: int = 3, spatial_patterns=("checkerboard",),
         context_as_token: bool = False, seed: int | None = 0, dtype=None,
-        name: str = "jet") -> Flow:
+        name: str = "jet", **kwargs) -> Flow:
     """Jet: a flow of couplings whose conditioners are Vision Transformers.
 
     The image is cut into ``(H/p)(W/p)`` tokens of ``p*p*C`` values (`layers.Patchify`).
@@ -105,7 +106,7 @@ def Jet(image_shape, num_couplings: int = 8, patch_size: int = 2, width: int = 6
     its spatial splits checkerboard and inverted checkerboard).
 
     Example:
-        >>> flow = Jet((8, 8, 1), num_couplings=2, width=16, depth=1, num_heads=2, levels=17)
+        >>> flow = Jet((8, 8, 1), num_couplings=2, width=16, depth=1, num_heads=2, num_values=17)
         >>> flow.latent_shape
         (8, 8, 1)
 
@@ -114,8 +115,8 @@ def Jet(image_shape, num_couplings: int = 8, patch_size: int = 2, width: int = 6
         num_couplings: number of couplings.
         patch_size: side ``p`` of the square patches.
         width, depth, num_heads: of each `conditioners.ViT` (MLP ratio 4).
-        levels: number of discrete pixel values (``2 ** n_bits``; 17 for 8x8 digits);
-            None for continuous data.
+        num_values: number of discrete values per pixel (``2 ** n_bits``; 17 for 8x8
+            digits); None for continuous data. (Formerly ``levels``: a TypeError now.)
         context_shape / num_classes / embedding_dim: see `Flow`; the context vector (or
             label embedding) is added to every token of every ViT.
         coupling: ``"affine"``, ``"additive"``, ``"prelu"`` or any other key of
@@ -126,8 +127,9 @@ def Jet(image_shape, num_couplings: int = 8, patch_size: int = 2, width: int = 6
         seed: seed of the orthogonal mixings and the dequantization noise.
         dtype: dtype of the flow layers and ViTs (default: the Keras policy).
     """
+    reject_unknown_kwargs("Jet", kwargs)
     flow_layers = jet_layers(image_shape, num_couplings, patch_size, width, depth, num_heads,
-                             levels, coupling, spatial_every, spatial_patterns,
+                             num_values, coupling, spatial_every, spatial_patterns,
                              context_as_token, seed, dtype)
     return Flow(flow_layers, tuple(int(n) for n in image_shape), context_shape=context_shape,
                 num_classes=num_classes, embedding_dim=embedding_dim, name=name)
