@@ -375,7 +375,7 @@ class Flow(keras.Model):
         where XLA cannot compile the step the flow warns once and trains without it.
         ``steps_per_execution="auto"`` lets the flow choose how many steps one XLA
         program runs (`tfp_flows.models.fused_steps`): 32 in the first ``fit``, which
-        times them, then about 0.1 s of steps per execution (at most 128), each launch
+        times them, then about 0.25 s of steps per execution (at most 128), each launch
         holding at most 16 MiB of batches. Callbacks and the progress bar run once per
         execution. An integer is used as given; without XLA "auto" is 1.
 
