@@ -63,7 +63,7 @@ def test_mlp_starts_with_fan_in_uniform_kernels_and_biases_and_a_zero_last_layer
         bound = 1.0 / math.sqrt(fan_in)
         for weight in (layer.kernel.numpy(), layer.bias.numpy()):
             assert np.all(np.abs(weight) <= bound) and weight.std() > bound / 3
-        # every first-layer unit has its kink somewhere else (zero biases put all at 0)
+    # every first-layer unit has its kink somewhere else (zero biases put all at 0)
     assert len(np.unique(mlp.hidden[0].bias.numpy())) == 64
     assert not np.any(mlp.out.kernel.numpy()) and not np.any(mlp.out.bias.numpy())
     restored = MLP.from_config(mlp.get_config())

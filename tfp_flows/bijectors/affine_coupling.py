@@ -9,6 +9,15 @@ from tfp_flows.bijectors._coupling import Coupling, soft_bound
 SCALES = ("tanh", "sigmoid")
 
 
+def check_affine_args(where: str, log_scale_bound, scale) -> tuple[float, str]:
+    """``(log_scale_bound, scale)``; ValueError unless ``c > 0`` and ``scale`` in `SCALES`."""
+    if not float(log_scale_bound) > 0:
+        raise ValueError(f"{where}: expected log_scale_bound > 0; got {log_scale_bound!r}.")
+    if scale not in SCALES:
+        raise ValueError(f"{where}: expected scale in {list(SCALES)}; got {scale!r}.")
+    return float(log_scale_bound), scale
+
+
 class AffineTransform:
     """``y = x * exp(s) + t`` elementwise from params ``(t, r)``, with one of two scales:
 
@@ -30,13 +39,8 @@ class AffineTransform:
     num_params = 2
 
     def __init__(self, log_scale_bound: float = 2.0, scale: str = "tanh"):
-        if not float(log_scale_bound) > 0:
-            raise ValueError(f"AffineTransform: expected log_scale_bound > 0; "
-                             f"got {log_scale_bound!r}.")
-        if scale not in SCALES:
-            raise ValueError(f"AffineTransform: expected scale in {list(SCALES)}; got {scale!r}.")
-        self.log_scale_bound = float(log_scale_bound)
-        self.scale = scale
+        self.log_scale_bound, self.scale = check_affine_args("AffineTransform", log_scale_bound,
+                                                             scale)
 
     def forward(self, x, params):
         shift, raw = params
@@ -82,10 +86,7 @@ class AffineCoupling(Coupling):
                  log_scale_bound: float = 2.0, validate_args: bool = False,
                  name: str = "AffineCoupling", scale: str = "tanh"):
         parameters = dict(locals())
-        if not log_scale_bound > 0:
-            raise ValueError(f"AffineCoupling: expected log_scale_bound > 0; got {log_scale_bound}.")
-        if scale not in SCALES:
-            raise ValueError(f"AffineCoupling: expected scale in {list(SCALES)}; got {scale!r}.")
-        self._transform = AffineTransform(log_scale_bound, scale)
+        self._transform = AffineTransform(*check_affine_args("AffineCoupling", log_scale_bound,
+                                                             scale))
         super().__init__(conditioner, partition, context, event_ndims, validate_args, name,
                          parameters)

@@ -6,7 +6,7 @@ import keras
 
 from tfp_flows import bijectors
 from tfp_flows.bijectors import check_spline_args, num_spline_params
-from tfp_flows.bijectors.affine_coupling import SCALES as AFFINE_SCALES
+from tfp_flows.bijectors.affine_coupling import check_affine_args
 from tfp_flows.bijectors.partitions import HalfSplit, partition_from_config
 from tfp_flows.conditioners import MLP, ConvNet
 from tfp_flows.layers.base import FlowLayer
@@ -109,11 +109,8 @@ class AffineCoupling(_CouplingLayer):
     def __init__(self, partition=None, conditioner=None, log_scale_bound: float = 2.0,
                  scale: str = "tanh", **kwargs):
         super().__init__(partition, conditioner, **kwargs)
-        if scale not in AFFINE_SCALES:
-            raise ValueError(f"AffineCoupling: expected scale in {list(AFFINE_SCALES)}; "
-                             f"got {scale!r}.")
-        self.log_scale_bound = float(log_scale_bound)
-        self.scale = scale
+        self.log_scale_bound, self.scale = check_affine_args("AffineCoupling", log_scale_bound,
+                                                             scale)
 
     def _bijector_kwargs(self):
         return {"log_scale_bound": self.log_scale_bound, "scale": self.scale}

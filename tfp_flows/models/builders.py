@@ -21,9 +21,12 @@ def _coupling_class(coupling: str):
     return COUPLINGS[coupling]
 
 
-def _coupling_kwargs(coupling: str, num_bins: int) -> dict:
-    """The arguments only some couplings take: the spline's ``num_bins``."""
-    return {"num_bins": num_bins} if coupling == "spline" else {}
+def _coupling_kwargs(coupling: str, num_bins: int, **affine) -> dict:
+    """The arguments only some couplings take: the spline's ``num_bins``, and ``affine``
+    (``log_scale_bound``, ``scale``) for the affine coupling."""
+    if coupling == "spline":
+        return {"num_bins": num_bins}
+    return dict(affine) if coupling == "affine" else {}
 
 
 def _vector_steps(num_steps: int, actnorm: bool, linear: str, seed, coupling) -> list:
@@ -78,9 +81,7 @@ def RealNVP(event_size: int, num_steps: int = 16, hidden_units=(64, 64),  # noqa
         seed: seed of the LU initial rotations.
     """
     coupling_class = _coupling_class(coupling)
-    extra = _coupling_kwargs(coupling, num_bins)
-    if coupling == "affine":
-        extra["log_scale_bound"] = float(log_scale_bound)
+    extra = _coupling_kwargs(coupling, num_bins, log_scale_bound=float(log_scale_bound))
     if linear not in ("auto", "lu", "reverse"):
         raise ValueError(f"RealNVP: expected linear in ['auto', 'lu', 'reverse']; got {linear!r}.")
     if linear == "auto":
@@ -127,9 +128,7 @@ def Glow(image_shape, num_levels: int = 2, num_steps: int = 4,  # noqa: N802
     """
     reject_unknown_kwargs("Glow", kwargs)
     coupling_class = _coupling_class(coupling)
-    extra = _coupling_kwargs(coupling, num_bins)
-    if coupling == "affine":
-        extra["scale"] = "sigmoid"
+    extra = _coupling_kwargs(coupling, num_bins, scale="sigmoid")
     image_shape = tuple(int(n) for n in image_shape)
     if len(image_shape) != 3 or int(num_levels) < 1 or int(num_steps) < 1:
         raise ValueError(f"Glow: expected image_shape (H, W, C), num_levels >= 1 and "
