@@ -1,4 +1,4 @@
-"""The convolution with forward-convolution gradients used inside fused training loops."""
+"""Convolutions as matrix products, and with forward-convolution gradients inside fused loops."""
 
 import numpy as np
 import pytest
@@ -7,27 +7,59 @@ import tensorflow as tf
 from tfp_flows import _conv
 
 
-@pytest.mark.parametrize("padding,kernel,size", [("same", 3, 4), ("same", 3, 2), ("valid", 1, 3),
-                                                 ("valid", 3, 5), ("same", 5, 3)])
-def test_gradients_match_tensorflow(padding, kernel, size):
-    rng = np.random.default_rng(0)
-    x = tf.constant(rng.standard_normal((2, size, size + 1, 3)), tf.float64)
-    k = tf.constant(rng.standard_normal((kernel, kernel, 3, 4)), tf.float64)
-    w = tf.constant(rng.standard_normal((2, size if padding == "same" else size - kernel + 1,
-                                         (size if padding == "same" else size - kernel + 1) + 1, 4)))
+FORMS = [  # padding, kernel side, image side, channels in and out: the form it takes
+    ("same", 3, 4, 3, 4),  # convolution
+    ("valid", 3, 5, 3, 4),  # convolution
+    ("same", 5, 3, 3, 4),  # an image smaller than the kernel: patches
+    ("same", 3, 2, 4, 3),  # an image smaller than the kernel: taps
+    ("valid", 1, 3, 3, 4),  # 1x1: one product
+    ("same", 3, 4, 2, 24),  # few input channels: patches
+    ("valid", 3, 5, 2, 24),
+    ("same", 3, 4, 24, 2),  # few output channels: taps
+    ("valid", 3, 5, 24, 2),
+]
 
-    def loss(x, k):
-        return tf.reduce_sum(w * tf.sin(_conv.conv2d(x, k, padding)))
+
+@pytest.mark.parametrize("padding,kernel,size,channels_in,channels_out", FORMS)
+def test_values_and_gradients_match_tensorflow(padding, kernel, size, channels_in,
+                                               channels_out):
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.standard_normal((2, size, size + 1, channels_in)), tf.float64)
+    k = tf.constant(rng.standard_normal((kernel, kernel, channels_in, channels_out)), tf.float64)
+    side = size if padding == "same" else size - kernel + 1
+    w = tf.constant(rng.standard_normal((2, side, side + 1, channels_out)))
+
+    def loss(x, k, conv=_conv.conv2d):
+        return tf.reduce_sum(w * tf.sin(conv(x, k, padding)))
+
+    def tensorflow(x, k, padding):
+        return tf.nn.conv2d(x, k, 1, padding.upper())
 
     with tf.GradientTape(persistent=True) as tape:
         tape.watch([x, k])
+        theirs = loss(x, k, tensorflow)
         plain = loss(x, k)
         with _conv.canonical_gradients():
-            ours = loss(x, k)
-    np.testing.assert_allclose(ours, plain, rtol=1e-12)
-    for a, b in zip(tape.gradient(ours, [x, k]), tape.gradient(plain, [x, k])):
-        assert float(tf.reduce_max(tf.abs(b))) > 0.1  # gradients that carry signal
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+            in_loops = loss(x, k)
+    expected = tape.gradient(theirs, [x, k])
+    for ours in (plain, in_loops):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+        for a, b in zip(tape.gradient(ours, [x, k]), expected):
+            assert float(tf.reduce_max(tf.abs(b))) > 0.1  # gradients that carry signal
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_each_shape_takes_its_form():
+    def ops(x_shape, k_shape, padding="same"):
+        fn = tf.function(lambda x, k: _conv.conv2d(x, k, padding)).get_concrete_function(
+            tf.TensorSpec(x_shape), tf.TensorSpec(k_shape))
+        return {op.type for op in fn.graph.get_operations()}
+
+    assert "Conv2D" in ops((None, 4, 4, 3), (3, 3, 3, 4))
+    for x_shape, k_shape in [((None, 4, 4, 2), (3, 3, 2, 24)), ((None, 4, 4, 24), (3, 3, 24, 2)),
+                             ((None, 2, 2, 8), (3, 3, 8, 8)), ((None, 4, 4, 8), (1, 1, 8, 8))]:
+        assert "Conv2D" not in ops(x_shape, k_shape) and "MatMul" in ops(x_shape, k_shape)
+    assert "Conv2D" in ops((None, None, None, 2), (3, 3, 2, 24))  # unknown image size
 
 
 def test_only_stride_one_and_odd_same_kernels_are_supported():
