@@ -6,7 +6,6 @@ import tensorflow as tf
 
 from tfp_flows import _conv
 
-
 FORMS = [  # padding, kernel side, image side, channels in and out: the form it takes
     ("same", 3, 4, 3, 4),  # convolution
     ("valid", 3, 5, 3, 4),  # convolution
