@@ -23,7 +23,7 @@ def trained_realnvp(moons):
     x, _ = moons
     keras.utils.set_random_seed(0)
     flow = tfp_flows.RealNVP(2, num_steps=4, hidden_units=(32, 32))
-    flow.compile(optimizer=keras.optimizers.Adam(5e-3), jit_compile=True, steps_per_execution=8)
+    flow.compile(optimizer=keras.optimizers.Adam(2e-3), jit_compile=True, steps_per_execution=8)
     history = flow.fit(x, batch_size=128, epochs=12, verbose=0)
     return flow, history
 

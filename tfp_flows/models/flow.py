@@ -14,7 +14,7 @@ from tfp_flows import metrics
 from tfp_flows.distribute import is_multi_worker
 from tfp_flows.layers.base import LayerChain, build_sequence, walk
 from tfp_flows.layers.dequantize import Dequantize
-from tfp_flows.models import inputs
+from tfp_flows.models import array_epochs, inputs
 from tfp_flows.models.fused_steps import fused_train_function
 
 tfd = tfp.distributions
@@ -475,20 +475,25 @@ class Flow(keras.Model):
             trainer = getattr(self.train_function, "trainer", None)
             if trainer is not None:  # a new fit: its batches per execution (may be chosen)
                 trainer.steps = self.steps_per_execution
+                trainer.epoch_steps = getattr(self, "_array_epoch_steps", None)
             return self.train_function
         if isinstance(self.optimizer, keras.optimizers.Optimizer) and not self.optimizer.built:
             # Built here, not in the first traced step: a step that creates variables
             # is traced twice by tf.function, which doubles the time to the first step.
             with self.distribute_strategy.scope():
                 self.optimizer.build(self.trainable_variables)
-        fuse = (self.jit_compile is True and not self.run_eagerly
-                and self.distribute_strategy.num_replicas_in_sync == 1
-                and not is_multi_worker(self.distribute_strategy))
-        if not fuse:
+        if not self._fuses():
             return super().make_train_function(force)
         self.train_function = fused_train_function(self, self.steps_per_execution,
                                                    auto=getattr(self, "_auto_steps", False))
+        self.train_function.trainer.epoch_steps = getattr(self, "_array_epoch_steps", None)
         return self.train_function
+
+    def _fuses(self) -> bool:
+        """Whether ``fit`` runs the fused trainer (XLA on one device, not eager)."""
+        return (self.compiled and self.jit_compile is True and not self.run_eagerly
+                and self.distribute_strategy.num_replicas_in_sync == 1
+                and not is_multi_worker(self.distribute_strategy))
 
     def test_step(self, data):
         """The NLL of a batch; for discrete data the dequantization bound, one fresh draw
@@ -505,12 +510,29 @@ class Flow(keras.Model):
 
         ActNorm layers that have not been initialised are initialised here, in one
         normalizing pass over the first training batch, before the compiled steps run.
+        Arrays that the fused trainer trains on are batched as Keras batches them, but
+        through one ``tf.data`` iterator for the whole ``fit``
+        (`tfp_flows.models.array_epochs`).
         """
         self._check_training_data(x, y, kwargs.get("validation_data"))
-        self._initialize_actnorm(x, y, kwargs.get("batch_size") or 32)
+        batch_size = kwargs.get("batch_size") or 32
+        self._initialize_actnorm(x, y, batch_size)
         if isinstance(kwargs.get("validation_data"), tf.data.Dataset):
             kwargs["validation_data"] = self._checked_dataset(kwargs["validation_data"])
-        return super().fit(self._checked_dataset(x), y, *args, **kwargs)
+        fused = self._fuses() and (self.train_function is None  # made by this fit
+                                   or getattr(self.train_function, "trainer", None) is not None)
+        if not (fused and array_epochs.applies(x, y, args, kwargs)):
+            return super().fit(self._checked_dataset(x), y, *args, **kwargs)
+        kwargs = dict(kwargs, batch_size=None, validation_batch_size=kwargs.get(
+            "validation_batch_size") or batch_size)
+        epochs = array_epochs.repeated_epochs(x, y, batch_size, kwargs.get("shuffle", True))
+        kwargs["shuffle"] = False  # shuffled above (Keras would warn that it cannot)
+        self._array_epoch_steps = kwargs["steps_per_epoch"] = \
+            array_epochs.steps_per_epoch(x, batch_size)
+        try:
+            return super().fit(epochs, **kwargs)
+        finally:
+            self._array_epoch_steps = None
 
     def _actnorms(self):
         from tfp_flows.layers.actnorm import ActNorm

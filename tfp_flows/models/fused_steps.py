@@ -127,6 +127,10 @@ class FusedTrainer:
         self._counts = {}
         self._fetcher = None
         self._batch = None      # batch size of the loop's launches
+        # Set by the flow's fit for a stream of epochs (`tfp_flows.models.array_epochs`):
+        # batches per epoch; an execution never runs past an epoch's last batch.
+        self.epoch_steps = None
+        self._epoch_iterator, self._epoch_done = None, 0
         self._build(jit=True)
 
     # -- compiled programs ----------------------------------------------------------
@@ -176,7 +180,12 @@ class FusedTrainer:
         if not isinstance(iterator, (tf.data.Iterator, tf.distribute.DistributedIterator)) \
                 or not _dense_batches(iterator.element_spec):
             return self._python_batches(iterator)
-        remaining, logs = self.steps, None
+        steps = self.steps
+        if self.epoch_steps:  # a stream of epochs (array_epochs): stop at an epoch's end
+            if iterator is not self._epoch_iterator:
+                self._epoch_iterator, self._epoch_done = iterator, 0
+            steps = min(steps, self.epoch_steps - self._epoch_done)
+        remaining, logs = steps, None
         if self.capacity is None:  # AUTO, first call: size the launches from one batch
             sizes, block = self._fetch(iterator, 1, 1)
             if sizes.shape[0] == 0:
@@ -199,6 +208,8 @@ class FusedTrainer:
             remaining -= fetched
             if fetched < count:
                 break
+        if self.epoch_steps:
+            self._epoch_done = (self._epoch_done + steps - remaining) % self.epoch_steps
         if logs is None:
             raise StopIteration
         return logs
