@@ -474,8 +474,7 @@ class Flow(keras.Model):
         if self.train_function is not None and not force:
             trainer = getattr(self.train_function, "trainer", None)
             if trainer is not None:  # a new fit: its batches per execution (may be chosen)
-                trainer.steps = self.steps_per_execution
-                trainer.epoch_steps = getattr(self, "_array_epoch_steps", None)
+                trainer.new_fit(self.steps_per_execution, getattr(self, "_array_epoch_steps", None))
             return self.train_function
         if isinstance(self.optimizer, keras.optimizers.Optimizer) and not self.optimizer.built:
             # Built here, not in the first traced step: a step that creates variables
@@ -486,7 +485,8 @@ class Flow(keras.Model):
             return super().make_train_function(force)
         self.train_function = fused_train_function(self, self.steps_per_execution,
                                                    auto=getattr(self, "_auto_steps", False))
-        self.train_function.trainer.epoch_steps = getattr(self, "_array_epoch_steps", None)
+        self.train_function.trainer.new_fit(self.steps_per_execution,
+                                            getattr(self, "_array_epoch_steps", None))
         return self.train_function
 
     def _fuses(self) -> bool:

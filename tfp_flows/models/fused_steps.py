@@ -98,8 +98,8 @@ def fused_train_function(model, steps: int, auto: bool = False):
             launches hold at most `MEMORY_BYTES`, the first launches are timed and
             ``model.steps_per_execution`` is set for the next ``fit``.
 
-    The function's ``trainer`` attribute is the `FusedTrainer`; ``trainer.steps`` is
-    what ``make_train_function`` updates when a new ``fit`` groups batches differently.
+    The function's ``trainer`` attribute is the `FusedTrainer`; ``trainer.new_fit`` is
+    what ``make_train_function`` calls when a new ``fit`` starts.
     """
     trainer = FusedTrainer(model, steps, auto)
 
@@ -127,11 +127,15 @@ class FusedTrainer:
         self._counts = {}
         self._fetcher = None
         self._batch = None      # batch size of the loop's launches
-        # Set by the flow's fit for a stream of epochs (`tfp_flows.models.array_epochs`):
-        # batches per epoch; an execution never runs past an epoch's last batch.
-        self.epoch_steps = None
-        self._epoch_iterator, self._epoch_done = None, 0
+        self.epoch_steps = None  # see `new_fit`
+        self._epoch_done = 0
         self._build(jit=True)
+
+    def new_fit(self, steps: int, epoch_steps: int | None = None):
+        """A ``fit`` starts: ``steps`` batches per execution; ``epoch_steps`` batches per
+        epoch where the batches are one stream of epochs (`tfp_flows.models.array_epochs`),
+        so that no execution runs past an epoch's last batch."""
+        self.steps, self.epoch_steps, self._epoch_done = int(steps), epoch_steps, 0
 
     # -- compiled programs ----------------------------------------------------------
 
@@ -182,8 +186,6 @@ class FusedTrainer:
             return self._python_batches(iterator)
         steps = self.steps
         if self.epoch_steps:  # a stream of epochs (array_epochs): stop at an epoch's end
-            if iterator is not self._epoch_iterator:
-                self._epoch_iterator, self._epoch_done = iterator, 0
             steps = min(steps, self.epoch_steps - self._epoch_done)
         remaining, logs = steps, None
         if self.capacity is None:  # AUTO, first call: size the launches from one batch
