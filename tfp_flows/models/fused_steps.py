@@ -64,9 +64,10 @@ about 40 ms of a small flow's steps, against 2 to 3 ms of fixed cost per executi
 TARGET_SECONDS = 0.25
 """What one execution should take under `AUTO`: callbacks and the progress bar run
 about this often, and the fixed cost per execution (the launch, Keras' callbacks and
-logs: a few to about 25 ms) stays within a few % of it. At 0.1 s the digits Glow chose
-5 steps and trained at 1.26x TFP's step, against 1.45x with 50 (``python -m benchmarks
-defaults``, ``glow_digits``)."""
+logs: a few to about 25 ms) stays within a few % of it. At 0.1 s the digits Glow (19 ms
+steps then) chose 5 steps and trained at 1.26x TFP's step, against 1.45x with 50; at
+0.25 s (10.5 ms steps now) it chooses about 20 and reads 2.3x against 2.5x with 50
+(``python -m benchmarks defaults``, ``glow_digits``)."""
 
 MAX_STEPS = 128
 """At most this many steps per execution under `AUTO`."""
