@@ -10,13 +10,16 @@ from tfp_flows.models import array_epochs
 
 
 def test_each_epoch_is_a_new_permutation_cut_as_keras_cuts_it():
-    stream = iter(array_epochs.repeated_epochs(np.arange(10), batch_size=4, shuffle=True))
+    stream = iter(array_epochs.repeated_epochs(np.arange(10), batch_size=4, shuffle=True,
+                                               epochs=3))
     epochs = [[next(stream)[0].numpy() for _ in range(3)] for _ in range(3)]
+    assert next(stream, None) is None  # ends after its epochs
     for batches in epochs:
         assert [len(b) for b in batches] == [4, 4, 2]
         assert sorted(np.concatenate(batches)) == list(range(10))
     assert len({tuple(np.concatenate(b)) for b in epochs}) == 3  # reshuffled every epoch
-    ordered = iter(array_epochs.repeated_epochs(np.arange(5.0), np.arange(5), 2, shuffle=False))
+    ordered = iter(array_epochs.repeated_epochs(np.arange(5.0), np.arange(5), 2, shuffle=False,
+                                                epochs=2))
     x, y = next(ordered)
     assert x.dtype == tf.float32 and y.dtype == tf.int64  # floats as floatx, as Keras gives
     np.testing.assert_array_equal(x, [0.0, 1.0])

@@ -525,7 +525,9 @@ class Flow(keras.Model):
             return super().fit(self._checked_dataset(x), y, *args, **kwargs)
         kwargs = dict(kwargs, batch_size=None, validation_batch_size=kwargs.get(
             "validation_batch_size") or batch_size)
-        epochs = array_epochs.repeated_epochs(x, y, batch_size, kwargs.get("shuffle", True))
+        epochs = array_epochs.repeated_epochs(
+            x, y, batch_size, kwargs.get("shuffle", True),
+            max(int(kwargs.get("epochs", 1)) - int(kwargs.get("initial_epoch", 0)), 1))
         kwargs["shuffle"] = False  # shuffled above (Keras would warn that it cannot)
         self._array_epoch_steps = kwargs["steps_per_epoch"] = \
             array_epochs.steps_per_epoch(x, batch_size)
