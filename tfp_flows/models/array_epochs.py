@@ -74,12 +74,13 @@ def repeated_epochs(x, y=None, batch_size: int = 32, shuffle: bool = True,
     indices = tf.data.Dataset.from_tensors(0).repeat(int(epochs)).map(permutation).prefetch(1)
     data = tf.data.Dataset.from_tensors(arrays).repeat()
     stream = tf.data.Dataset.zip((indices.flat_map(batches), data)).map(
-        lambda rows, arrays: tuple(tf.gather(a, rows) for a in arrays))
+        lambda rows, arrays: tuple(tf.gather(a, rows) for a in arrays),
+        num_parallel_calls=tf.data.AUTOTUNE)
     options = tf.data.Options()
     # As Keras' adapter: no graph rewrites (they would serialize the captured arrays).
     options.experimental_optimization.apply_default_optimizations = False
     options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
-    return stream.with_options(options).prefetch(2)
+    return stream.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def _tensor(array):
