@@ -471,22 +471,19 @@ class Flow(keras.Model):
         flow's step about 1.8x faster and a deep flow's first step start sooner. Other
         settings get Keras' own. The optimizer is built first, so the step is traced once.
         """
-        if self.train_function is not None and not force:
-            trainer = getattr(self.train_function, "trainer", None)
-            if trainer is not None:  # a new fit: its batches per execution (may be chosen)
-                trainer.new_fit(self.steps_per_execution, getattr(self, "_array_epoch_steps", None))
-            return self.train_function
-        if isinstance(self.optimizer, keras.optimizers.Optimizer) and not self.optimizer.built:
-            # Built here, not in the first traced step: a step that creates variables
-            # is traced twice by tf.function, which doubles the time to the first step.
-            with self.distribute_strategy.scope():
-                self.optimizer.build(self.trainable_variables)
-        if not self._fuses():
-            return super().make_train_function(force)
-        self.train_function = fused_train_function(self, self.steps_per_execution,
-                                                   auto=getattr(self, "_auto_steps", False))
-        self.train_function.trainer.new_fit(self.steps_per_execution,
-                                            getattr(self, "_array_epoch_steps", None))
+        if self.train_function is None or force:
+            if isinstance(self.optimizer, keras.optimizers.Optimizer) and not self.optimizer.built:
+                # Built here, not in the first traced step: a step that creates variables
+                # is traced twice by tf.function, which doubles the time to the first step.
+                with self.distribute_strategy.scope():
+                    self.optimizer.build(self.trainable_variables)
+            if not self._fuses():
+                return super().make_train_function(force)
+            self.train_function = fused_train_function(self, self.steps_per_execution,
+                                                       auto=getattr(self, "_auto_steps", False))
+        trainer = getattr(self.train_function, "trainer", None)
+        if trainer is not None:  # a new fit: its batches per execution (may be chosen)
+            trainer.new_fit(self.steps_per_execution, getattr(self, "_array_epoch_steps", None))
         return self.train_function
 
     def _fuses(self) -> bool:
