@@ -207,14 +207,18 @@ def test_pixels_must_lie_in_range(glow, tmp_path):
             flow.fit(bad, labels[:8], verbose=0)
         with pytest.raises(ValueError, match=match):
             flow.evaluate(bad, labels[:8], verbose=0)
-    # A dataset is checked in its pipeline: the bad batch never reaches a step.
+    # A dataset's first batch is checked in Python, before any step; every batch is
+    # also checked in its pipeline, so a bad later batch stops with TensorFlow's error.
     bad = x[:64].copy()
     bad[3, 2, 2, 0] = 17
     dataset = tf.data.Dataset.from_tensor_slices((bad, labels[:64])).batch(32)
-    with pytest.raises(tf.errors.InvalidArgumentError, match=r"whole pixel values in \[0, 17\)"):
+    with pytest.raises(ValueError, match=r"\[0, 17\); got values in \[0, 17\]"):
         flow.fit(dataset, verbose=0)
     for got, want in zip(flow.get_weights(), before):
         np.testing.assert_array_equal(got, want)
+    later = tf.data.Dataset.from_tensor_slices((np.roll(bad, 32, axis=0), labels[:64])).batch(32)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"whole pixel values in \[0, 17\)"):
+        flow.evaluate(later, verbose=0)
     served = tf.saved_model.load(str(flow.export(tmp_path / "served")))
     good = served.signatures["log_prob"](x=tf.constant(x[:2], tf.float32),
                                          context=tf.constant(labels[:2], tf.int64))

@@ -173,9 +173,39 @@ def check_training_data(flow, x, y, validation_data) -> None:
         if flow.conditional and not isinstance(spec, tuple):
             raise ValueError(f"{flow.name}: this flow is conditional; expected a dataset "
                              f"of (x, context) pairs.")
-    if isinstance(validation_data, tuple) and validation_data:
+        check_first_batch(flow, x)
+    if isinstance(validation_data, tf.data.Dataset):
+        check_training_data(flow, validation_data, None, None)
+    elif isinstance(validation_data, tuple) and validation_data:
         check_training_data(flow, validation_data[0], validation_data[1]
                             if len(validation_data) > 1 else None, None)
+
+
+def check_first_batch(flow, dataset: tf.data.Dataset) -> None:
+    """Checks the first batch of a dataset in Python (pixels of a discrete flow, class
+    labels), so that data that is wrong throughout stops ``fit`` with a ValueError that
+    names the fix, before any step; `checked_dataset` checks every batch in the pipeline.
+
+    Fractional pixels are what an interpolating resize makes, as
+    ``keras.utils.image_dataset_from_directory`` does by default (bilinear).
+    """
+    if not (flow.discrete or flow.num_classes is not None):
+        return
+    first = next(iter(dataset), None)
+    if first is None:
+        return  # an empty dataset: Keras says so itself
+    x = np.asarray(first[0] if isinstance(first, tuple) else first)
+    if flow.discrete and x.dtype.kind == "f" and x.size:
+        fractional = x[np.isfinite(x) & (x != np.floor(x))]
+        if fractional.size:
+            raise ValueError(
+                f"{_pixel_message(flow)}; the dataset's first batch has {fractional.size} "
+                f"fractional values such as {fractional.flat[0]:g} (an interpolating resize "
+                f"makes them). Resize with interpolation=\"nearest\" to keep whole pixel "
+                f"values, or build a continuous flow (num_values=None) and scale the data.")
+    check_pixels(flow, x)
+    if flow.num_classes is not None and isinstance(first, tuple) and len(first) > 1:
+        check_context(flow, np.asarray(first[1]))
 
 
 def checked_dataset(flow, data):
