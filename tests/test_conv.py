@@ -38,8 +38,7 @@ def test_values_and_gradients_match_tensorflow(padding, kernel, size, channels_i
         tape.watch([x, k])
         theirs = loss(x, k, tensorflow)
         plain = loss(x, k)
-        with _conv.canonical_gradients():
-            in_loops = loss(x, k)
+        in_loops = loss(x, k, lambda x, k, p: _conv.conv2d_with_forward_gradients(x, k, p))
     expected = tape.gradient(theirs, [x, k])
     for ours in (plain, in_loops):
         np.testing.assert_allclose(ours, theirs, rtol=1e-12)

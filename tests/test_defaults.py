@@ -1,5 +1,5 @@
 """The defaults are the fast path: ``compile(optimizer)`` alone trains under XLA with a
-fused loop whose steps per execution the flow chooses (`tfp_flows.models.fused_steps`)."""
+fused loop whose steps per execution the flow chooses (`tfp_flows.training.fused`)."""
 
 import warnings
 
@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import tfp_flows
 from tfp_flows import data
-from tfp_flows.models import fused_steps
+from tfp_flows.training import fused as fused_steps
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +36,10 @@ def test_compile_alone_gives_xla_and_a_fused_loop_the_flow_sizes(moons):
     trainer = trainer_of(flow)
     assert trainer is not None and trainer.jit and trainer.auto
     assert trainer.capacity == fused_steps.MAX_STEPS  # 16 x 2 floats: far under the memory bound
-    assert trainer.chosen is not None and flow.steps_per_execution == trainer.chosen
-    assert 1 <= trainer.chosen <= fused_steps.MAX_STEPS
+    assert trainer.chosen is not None and 1 <= trainer.chosen <= fused_steps.MAX_STEPS
     flow.fit(moons[:64], batch_size=16, epochs=1, verbose=0)  # the next fit groups the chosen
     assert trainer_of(flow) is trainer and trainer.steps == trainer.chosen
+    assert flow.steps_per_execution == trainer.chosen
     assert int(flow.optimizer.iterations.numpy()) == 2 * 62 + 4
     assert flow.get_compile_config()["steps_per_execution"] == "auto"
 

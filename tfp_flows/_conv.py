@@ -20,10 +20,10 @@ as ``tf.nn.conv2d`` up to rounding):
   swaps the operands of a convolution whose kernel is larger than its image (3x3
   on Glow's 2x2 last level), a form its CPU backend leaves to a naive loop.
 - **Convolution** otherwise, with the gradients written as forward ``NHWC``
-  convolutions while `canonical_gradients` is active (the fused training loop):
-  inside a ``tf.while_loop`` TensorFlow's filter gradient (``Conv2DBackpropFilter``,
-  lowered with batch and feature axes swapped) falls to XLA's naive loop emitter
-  and is 20x slower, while
+  convolutions on a CPU (`forward_gradients`): inside a ``tf.while_loop`` (the fused
+  training loop) TensorFlow's filter gradient (``Conv2DBackpropFilter``, lowered with
+  batch and feature axes swapped) falls to XLA's naive loop emitter and is 20x slower,
+  while
 
       dx = conv(pad(dy), flip(K)^T)                      (a "full" correlation)
       dK[i, j, c, o] = sum_{b, h, w} pad(x)[b, h + i, w + j, c] dy[b, h, w, o]
@@ -36,23 +36,13 @@ Cost of every form: O(batch H W kh kw C_in C_out).
 
 from __future__ import annotations
 
-import contextlib
-import threading
-
 import tensorflow as tf
 
-_state = threading.local()
 
-
-@contextlib.contextmanager
-def canonical_gradients():
-    """Inside: convolutions use the forward-convolution gradients above."""
-    previous = getattr(_state, "active", False)
-    _state.active = True
-    try:
-        yield
-    finally:
-        _state.active = previous
+def forward_gradients() -> bool:
+    """Whether convolutions take the forward-convolution gradients above: where no GPU
+    is visible (a GPU keeps cuDNN's own gradients). Read when a step is traced."""
+    return not tf.config.list_logical_devices("GPU")
 
 
 def supported(kernel_shape, padding: str, strides, dilation_rate) -> bool:
@@ -74,9 +64,9 @@ def conv2d(x, kernel, padding: str):
             if channels_in <= channels_out:
                 return patches_times_kernel(x, kernel, padding)
             return taps_then_shift(x, kernel, padding)
-    if not getattr(_state, "active", False):
+    if not forward_gradients():
         return tf.nn.conv2d(x, kernel, 1, padding.upper())
-    return _conv2d_with_forward_gradients(x, kernel, padding)
+    return conv2d_with_forward_gradients(x, kernel, padding)
 
 
 def _padding(kernel, padding):
@@ -113,7 +103,8 @@ def taps_then_shift(x, kernel, padding):
                      for i in range(kh) for j in range(kw)])
 
 
-def _conv2d_with_forward_gradients(x, kernel, padding):
+def conv2d_with_forward_gradients(x, kernel, padding):
+    """``tf.nn.conv2d`` whose gradients are forward convolutions (see above)."""
     kh, kw = int(kernel.shape[0]), int(kernel.shape[1])
     ph, pw = _padding(kernel, padding)
 
@@ -130,4 +121,4 @@ def _conv2d_with_forward_gradients(x, kernel, padding):
         x_padded = tf.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]])  # kept for dk
         return tf.nn.conv2d(x_padded, kernel, 1, "VALID"), grad
 
-    return conv(x, kernel)
+    return conv(x, tf.convert_to_tensor(kernel))  # a tensor: the variable's gradient flows

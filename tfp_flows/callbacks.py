@@ -5,16 +5,25 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
-    """Stops training at the first NaN or infinite loss and restores the last finite state.
+    """Stops training at the first NaN or infinite loss, with the state of the last finite step.
 
-    After every batch callback (every ``steps_per_execution`` steps) whose loss is
-    finite it keeps a copy of the model's and the optimizer's variables; at the first
-    non-finite loss it puts that copy back, stops training and says which step went
-    bad. Use it like ``keras.callbacks.TerminateOnNaN``, which stops but keeps the
-    broken weights. Cost: one host copy of the weights per batch callback.
+    A flow's training step applies no update whose loss or gradients are not finite
+    (`tfp_flows.Flow.train_step`), and the fused engine ends an execution at such a
+    step; so when this callback sees a non-finite loss, every weight and optimizer slot
+    is already the state after the last finite step, at any ``steps_per_execution``.
+    It stops training and names the step that went bad. If some variable is not
+    finite all the same (a model with its own ``train_step``, several replicas), it
+    puts back its copy from the last batch callback whose loss was finite. Use it like
+    ``keras.callbacks.TerminateOnNaN``. Cost: one host copy of the weights per batch
+    callback.
+
+    Attributes:
+        bad_step: the optimizer step (counted from 1) whose loss was not finite.
+        restored_step: the number of optimizer steps of the state left in the model.
     """
 
     def __init__(self, verbose: bool = True):
@@ -22,6 +31,8 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         self.verbose = verbose
         self.bad_step = None
         self.restored_step = None
+        self._saved = []
+        self._saved_step = 0
 
     def _variables(self):
         return list(self.model.weights) + list(self.model.optimizer.variables)
@@ -37,15 +48,20 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is None:
             return
-        if math.isfinite(float(loss)):
+        if math.isfinite(float(np.mean(loss))):
             self._snapshot()
             return
-        self.bad_step = int(self.model.optimizer.iterations.numpy())
-        for variable, value in zip(self._variables(), self._saved):
-            variable.assign(value)
-        self.restored_step = self._saved_step
+        steps = int(self.model.optimizer.iterations.numpy())
+        self.bad_step = steps + 1
+        if all(np.isfinite(value).all() for value in
+               (v.numpy() for v in self._variables())):
+            self.restored_step = steps
+        else:
+            for variable, value in zip(self._variables(), self._saved):
+                variable.assign(value)
+            self.restored_step = self._saved_step
         self.model.stop_training = True
         if self.verbose:
-            print(f"\ntfp-flows: non-finite loss ({loss}) by training step {self.bad_step} "
-                  f"(batch {batch} of this epoch); stopped, weights restored to step "
-                  f"{self._saved_step}.")
+            print(f"\ntfp-flows: non-finite loss ({loss}) at training step {self.bad_step} "
+                  f"(batch {batch} of this epoch); stopped with the weights after step "
+                  f"{self.restored_step}.")

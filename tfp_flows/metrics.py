@@ -24,3 +24,28 @@ def bits_per_dim(nats, event_size: int):
     if int(event_size) < 1 or int(event_size) != event_size:
         raise ValueError(f"bits_per_dim: expected a whole event_size >= 1; got {event_size}.")
     return nats / (int(event_size) * math.log(2.0))
+
+
+def nll(log_prob, sample_weight=None):
+    """The training loss of a batch: ``-sum_i w_i log p(x_i) / N``, nats per example.
+
+    Keras' reduction of a weighted loss (``"sum_over_batch_size"``): weights scale each
+    example's term and the sum is divided by the batch size ``N``, not by the sum of the
+    weights, so weights of any sign (Monte Carlo weights, importance weights) keep
+    their meaning. Without weights it is the mean NLL. Cost O(N).
+
+    Args:
+        log_prob: ``[N]`` log-densities.
+        sample_weight: None or ``[N]`` weights (``[N, 1]`` is accepted).
+
+    Example:
+        >>> import tensorflow as tf
+        >>> float(nll(tf.constant([-1.0, -3.0]), tf.constant([1.0, 0.0])))
+        0.5
+    """
+    import tensorflow as tf
+
+    if sample_weight is None:
+        return -tf.reduce_mean(log_prob)
+    weights = tf.cast(tf.reshape(sample_weight, tf.shape(log_prob)), log_prob.dtype)
+    return -tf.reduce_sum(weights * log_prob) / tf.cast(tf.size(log_prob), log_prob.dtype)

@@ -23,7 +23,7 @@ class Coupling(FlowBijector):
     shared by the transform and its log-det in ``inverse_and_log_det``.
 
     The contract, public so that other code (the inverse-gradient walk of
-    `tfp_flows.models.inverse_backprop`) can run a coupling step by step::
+    `tfp_flows.training.inverse_backprop`) can run a coupling step by step::
 
         x_a, x_b = bijector.partition.split(x)
         params   = bijector.conditioner_params(x_a, x_b)   # one conditioner call

@@ -102,7 +102,7 @@ class FactorOut(Coupling):
         One prior call; ``log_sigma = c tanh(raw / c)`` is bounded as in the map, so
         ``z_out = (x_out - mu) * exp(-log_sigma)`` with log-det ``sum_b(-log_sigma)``.
         Without a prior: ``(0.0, zeros_like(x_out))``. The inverse-gradient walk
-        (`tfp_flows.models.inverse_backprop`) runs the prior step from these.
+        (`tfp_flows.training.inverse_backprop`) runs the prior step from these.
         """
         if self._conditioner is None:
             return 0.0, tf.zeros_like(x_out)

@@ -13,12 +13,13 @@ from tfp_flows.layers.base import FlowLayer
 class ActNorm(FlowLayer):
     """Per-channel ``z = (x - loc) * exp(-log_scale)``, initialised from data.
 
-    On its first call with ``training=True`` (the first training batch, in the
-    normalizing direction) it sets ``loc`` to the batch mean and ``log_scale`` to
-    the log of the batch standard deviation, floored at ``min_scale``, so that
-    its output starts zero-mean and unit-variance per channel. Sampling never
-    initialises it. The flag is a saved weight: a reloaded model does not
-    re-initialise.
+    Its data initialisation sets ``loc`` to the batch mean and ``log_scale`` to the
+    log of the batch standard deviation, floored at ``min_scale``, so that its output
+    starts zero-mean and unit-variance per channel. `tfp_flows.Flow.fit` runs it before
+    the first step (`tfp_flows.Flow.initialize`, which checks the data); a layer not
+    initialised then does it on its first call with ``training=True`` (in a custom
+    loop), in the normalizing direction. Sampling never initialises it. The flag is a
+    saved weight: a reloaded model does not re-initialise.
 
     Args:
         min_scale: floor on the standard deviation used at initialisation.
@@ -29,9 +30,9 @@ class ActNorm(FlowLayer):
         if not min_scale > 0:
             raise ValueError(f"ActNorm: expected min_scale > 0; got {min_scale}.")
         self.min_scale = float(min_scale)
-        # Set by Flow.fit once the layer is initialised outside the compiled step, so
-        # that step holds no initialisation (which could not run per replica under XLA).
-        self.skip_initialization = False
+        # Whether the initialisation is known done in Python (read from the weight
+        # outside a graph): a step traced after it holds no initialisation code.
+        self._known_initialized = False
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -48,8 +49,15 @@ class ActNorm(FlowLayer):
     def bijector(self, context=None, training=False):
         return bijectors.ActNorm(self.loc, self.log_scale, event_ndims=self.event_ndims)
 
+    def data_initialized(self) -> bool:
+        """Whether the data initialisation has run (the ``initialized`` weight), as last
+        read outside a graph."""
+        if tf.executing_eagerly() and self.built:
+            self._known_initialized = float(self.initialized.numpy()) > 0.5
+        return self._known_initialized
+
     def call(self, x, context=None, training=False):
-        if training and not self.skip_initialization:
+        if training and not self.data_initialized():
             self._initialize_from(x)
         return super().call(x, context, training)
 

@@ -14,10 +14,52 @@ from tfp_flows import metrics
 from tfp_flows.distribute import is_multi_worker
 from tfp_flows.layers.base import LayerChain, build_sequence, walk
 from tfp_flows.layers.dequantize import Dequantize
-from tfp_flows.models import array_epochs, inputs
-from tfp_flows.models.fused_steps import fused_train_function
+from tfp_flows.models import inputs
+from tfp_flows.training import (
+    Engine,
+    check_backprop,
+    initialize_actnorm,
+    inverse_gradients,
+    pending_actnorms,
+)
 
 tfd = tfp.distributions
+
+
+class GraphFunctions:
+    """A flow's cached ``tf.function`` graphs, by name (a plain object: Keras and
+    TensorFlow track nothing inside it, so the functions are neither saved nor exported).
+
+    No autograph: a flow has no tensor-dependent Python control flow, and autograph
+    re-reads source files (and fails on lambdas) at trace time.
+    """
+
+    def __init__(self):
+        self._functions = {}
+
+    def get(self, name: str, fn, jit_compile: bool = False):
+        """The function cached as ``name``, made from ``fn`` on first use."""
+        if name not in self._functions:
+            self._functions[name] = tf.function(fn, reduce_retracing=True, autograph=False,
+                                                jit_compile=jit_compile)
+        return self._functions[name]
+
+    def clear(self, name: str) -> None:
+        self._functions.pop(name, None)
+
+
+def _is_no_context(flow, y) -> bool:
+    """Whether ``y`` is the empty context of `_no_context` (Keras' validation passes it)."""
+    return not flow.conditional and y is not None and len(np.shape(y)) == 2 \
+        and np.shape(y)[1] == 0
+
+
+def _no_context(x):
+    """An empty context per example: the place Keras needs for ``sample_weight`` when an
+    unconditional flow has no ``y`` (`Flow._unpack` ignores it)."""
+    if isinstance(x, np.ndarray):
+        return np.zeros((len(x), 0), keras.config.floatx())
+    return tf.zeros((tf.shape(x)[0], 0), keras.config.floatx())
 
 
 @keras.saving.register_keras_serializable(package="tfp_flows")
@@ -101,6 +143,11 @@ class Flow(keras.Model):
         self._loss_tracker = keras.metrics.Mean(name="loss")
         # Noise of the evaluation bound: reset by every evaluate(), so it is repeatable.
         self._evaluation_noise = keras.random.SeedGenerator(0, name="evaluation_noise")
+        self._functions = GraphFunctions()
+        # Set by compile: how fit runs its steps (tfp_flows.training) and the gradients.
+        self.engine = Engine()
+        self.backprop = "store"
+        self._replica_jit = False
         # One pass on zeros builds the lazily-built parts (conditioners, embedding).
         self._normalize(tf.zeros((1,) + self.event_shape), self._dummy_context(1), False)
         self.built = True
@@ -246,18 +293,10 @@ class Flow(keras.Model):
             return self.graph_log_prob(x, context, training=True)
         return self.graph_log_prob(x, context, seed=tf.constant([0, 0], tf.int64))
 
-    def _compiled(self, name: str, fn, jit_compile: bool = False):
+    def _compiled(self, name: str, fn):
         """``fn`` as a cached ``tf.function``: the graph the export serves, so in-memory
-        and served numbers agree to float32 rounding, and fast after the first call.
-
-        No autograph: the flow has no tensor-dependent Python control flow, and
-        autograph re-reads source files (and fails on lambdas) at trace time.
-        """
-        functions = self.__dict__.setdefault("_graph_functions", {})
-        if name not in functions:
-            functions[name] = tf.function(fn, reduce_retracing=True, autograph=False,
-                                          jit_compile=jit_compile)
-        return functions[name]
+        and served numbers agree to float32 rounding, and fast after the first call."""
+        return self._functions.get(name, fn)
 
     def log_prob(self, x, context=None, *, num_draws: int = 1, seed: int = 0,
                  importance_weighted: bool = False):
@@ -338,22 +377,26 @@ class Flow(keras.Model):
                       tf.constant(temperature, self.float_dtype), tf.constant(seed, tf.int64))
 
     # -- training -----------------------------------------------------------------------
+    # Keras' hooks; how the steps of a fit run is the engine's (`tfp_flows.training`).
 
     @property
     def metrics(self):
         return [self._loss_tracker]
 
     def _unpack(self, data):
-        x, context, _ = keras.utils.unpack_x_y_sample_weight(data)
-        return x, context
+        """``(x, context, sample_weight)`` of a batch; an unconditional flow ignores the
+        empty placeholder context that carries its weights (see `fit`)."""
+        x, context, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        return x, context if self.conditional else None, sample_weight
 
     def _nll_step(self, data, training):
-        x, context = self._unpack(data)
-        nll = -tf.reduce_mean(self._log_prob(x, context, training))
-        return nll
+        x, context, sample_weight = self._unpack(data)
+        return metrics.nll(self._log_prob(x, context, training), sample_weight)
 
-    def _update_metrics(self, nll):
-        self._loss_tracker.update_state(nll)
+    def _update_metrics(self, nll, data):
+        # As Keras' own loss tracker: the epoch's loss is the mean over examples.
+        batch = tf.shape(tf.nest.flatten(data)[0])[0]
+        self._loss_tracker.update_state(nll, sample_weight=batch)
         return self.metrics_logs()
 
     def metrics_logs(self):
@@ -366,23 +409,28 @@ class Flow(keras.Model):
             results = {name: tf.reshape(value, [1]) for name, value in results.items()}
         return results
 
-    def compile(self, optimizer="adam", *args, jit_compile="auto", backprop: str = "store",
-                steps_per_execution="auto", **kwargs):
+    def compile(self, optimizer="adam", loss=None, loss_weights=None, metrics=None,
+                weighted_metrics=None, run_eagerly=False, steps_per_execution="auto",
+                jit_compile="auto", auto_scale_loss=True, *, backprop: str = "store",
+                engine: str = "fused"):
         """`keras.Model.compile`; no loss is needed (the loss is the NLL).
 
         The defaults are the fast path. ``jit_compile="auto"`` is XLA on one device, a
         CPU included (Keras' own "auto" leaves a CPU without XLA), unless ``run_eagerly``;
         where XLA cannot compile the step the flow warns once and trains without it.
-        ``steps_per_execution="auto"`` lets the flow choose how many steps one XLA
-        program runs (`tfp_flows.models.fused_steps`): 32 in the first ``fit``, which
-        times them, then about 0.25 s of steps per execution (at most 128), each launch
-        holding at most 16 MiB of batches. Callbacks and the progress bar run once per
-        execution. An integer is used as given; without XLA "auto" is 1.
+
+        ``engine="fused"`` (default) runs the steps of an execution in one XLA program
+        and lets ``steps_per_execution="auto"`` choose their number: 32 in the first
+        ``fit``, which times them, then about 0.25 s of steps per execution (at most
+        128); an integer is used as given. ``engine="keras"`` is Keras' own train
+        function ("auto" is then 1). Both mean the same by every ``fit`` argument
+        (`tfp_flows.training.engine`); callbacks and the progress bar run once per
+        execution.
 
         ``backprop="inverse"`` trains without storing activations: the backward pass
         recomputes each layer's input from its output through the flow's own inverse,
         so memory does not grow with depth, for about one more normalizing pass per
-        step (`tfp_flows.models.inverse_backprop`). ``"store"`` (default) is autodiff.
+        step (`tfp_flows.training.inverse_backprop`). ``"store"`` (default) is autodiff.
 
         Under a strategy with several replicas, ``jit_compile=True`` compiles each
         replica's gradient computation with XLA and leaves the cross-replica update to
@@ -390,65 +438,57 @@ class Flow(keras.Model):
         ``steps_per_execution`` is 1: Keras 3.15's multi-step loop fails under
         ``MirroredStrategy`` for any model ("You must feed a value for placeholder").
         """
-        from tfp_flows.models import fused_steps
-
-        if len(args) > 5:  # given by position (Keras' order)
-            steps_per_execution, args = args[5], args[:5] + args[6:]
         replicas = self.distribute_strategy.num_replicas_in_sync
         one_device = replicas == 1 and not is_multi_worker(self.distribute_strategy)
-        run_eagerly = kwargs.get("run_eagerly", args[4] if len(args) > 4 else False)
         if jit_compile == "auto" and one_device and not run_eagerly:
             jit_compile = True
-        auto_steps = steps_per_execution in (fused_steps.AUTO, None)
-        if auto_steps:
-            steps_per_execution = 1
-        elif replicas > 1 and steps_per_execution != 1:
+        if steps_per_execution not in ("auto", None, 1) and not one_device:
             warnings.warn(f"{self.name}: steps_per_execution={steps_per_execution} "
                           f"is set to 1 under a strategy with {replicas} replicas (Keras' "
                           "multi-step loop fails there).", stacklevel=2)
             steps_per_execution = 1
-        from tfp_flows.models.inverse_backprop import check_backprop
-
-        backprop = check_backprop(self, backprop)
-        super().compile(optimizer, *args, jit_compile=jit_compile,
-                        steps_per_execution=steps_per_execution, **kwargs)
-        self._auto_steps = auto_steps and one_device and self.jit_compile is True \
-            and not self.run_eagerly
-        if self._auto_steps:
-            self.steps_per_execution = fused_steps.FIRST_STEPS
-        if auto_steps:
-            self._compile_config.config["steps_per_execution"] = fused_steps.AUTO
-        self._backprop = backprop
-        self._compile_config.config["backprop"] = backprop
-        self.__dict__.get("_graph_functions", {}).pop("replica_step", None)  # traced per mode
-        self._replica_jit = bool(self.jit_compile) and \
-            self.distribute_strategy.num_replicas_in_sync > 1
+        self.backprop = check_backprop(self, backprop)
+        super().compile(optimizer, loss, loss_weights, metrics, weighted_metrics, run_eagerly,
+                        1, jit_compile, auto_scale_loss)
+        self.engine = Engine(engine, steps_per_execution, fuses=one_device
+                             and self.jit_compile is True and not self.run_eagerly)
+        self.steps_per_execution = self.engine.steps_per_execution
+        self._replica_jit = bool(self.jit_compile) and replicas > 1
+        self._functions.clear("replica_step")  # traced per mode
         if self._replica_jit:
             self.jit_compile = False
+
+    def get_compile_config(self):
+        """Keras' compile config with the flow's own arguments (engine, backprop, "auto")."""
+        config = super().get_compile_config()
+        if config is not None:
+            config = {**config, **self.engine.config(), "backprop": self.backprop}
+        return config
 
     def nll_and_gradients(self, data) -> tuple:
         """The batch's NLL and the gradients of ``trainable_variables``: what `train_step` uses.
 
-        ``data`` is a batch as `fit` hands it (``x`` or ``(x, context)``). The gradients
-        are those of ``optimizer.scale_loss(nll / replicas)`` (Keras sums them across
-        replicas, so any optimizer sees the mean), in the mode that
-        ``compile(backprop=...)`` chose: ``"store"`` by autodiff through the stored
-        activations, ``"inverse"`` by recomputing each layer's input from its output
-        (`tfp_flows.models.inverse_backprop`); the two agree to float rounding. Needs a
-        compiled flow (its optimizer); runs eagerly or inside a traced step alike.
+        ``data`` is a batch as `fit` hands it (``x``, ``(x, context)`` or ``(x, context,
+        sample_weight)``). The NLL is `tfp_flows.metrics.nll`: with weights Keras'
+        reduction ``-sum_i w_i log p(x_i) / N``. The gradients are those of
+        ``optimizer.scale_loss(nll / replicas)`` (Keras sums them across replicas, so
+        any optimizer sees the mean), in the mode that ``compile(backprop=...)`` chose:
+        ``"store"`` by autodiff through the stored activations, ``"inverse"`` by
+        recomputing each layer's input from its output
+        (`tfp_flows.training.inverse_backprop`); the two agree to float rounding. Needs
+        a compiled flow (its optimizer); runs eagerly or inside a traced step alike.
 
         Returns:
-            ``(nll, gradients)``: the mean NLL in nats per example (a scalar) and one
+            ``(nll, gradients)``: the NLL in nats per example (a scalar) and one
             gradient per trainable variable, in their order (None for one the loss
             does not reach), as ``GradientTape.gradient`` gives them.
         """
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if getattr(self, "_backprop", "store") == "inverse":
-            from tfp_flows.models.inverse_backprop import inverse_gradients
-
-            x, context = self._unpack(data)
+        if self.backprop == "inverse":
+            x, context, sample_weight = self._unpack(data)
             return inverse_gradients(self, x, context,
-                                     lambda nll: self.optimizer.scale_loss(nll / replicas))
+                                     lambda nll: self.optimizer.scale_loss(nll / replicas),
+                                     sample_weight)
         with tf.GradientTape() as tape:
             nll = self._nll_step(data, training=True)
             # Keras sums gradients across replicas: divide so any optimizer sees the mean.
@@ -456,116 +496,145 @@ class Flow(keras.Model):
         return nll, tape.gradient(loss, self.trainable_variables)
 
     def train_step(self, data):
-        if getattr(self, "_replica_jit", False):
-            nll, gradients = self._compiled("replica_step", self.nll_and_gradients,
-                                           jit_compile=True)(data)
+        """One optimizer step on a batch: its NLL and gradients, applied only if every
+        one is finite (as Keras' ``LossScaleOptimizer`` skips a step). A step whose loss
+        or gradients are NaN or infinite changes no weight and no optimizer slot, and
+        its loss enters the logs, so that `tfp_flows.callbacks.StopOnNonFiniteLoss` or
+        ``keras.callbacks.TerminateOnNaN`` stop with the state of the last finite step.
+        Under a strategy with several replicas the update is applied as Keras does
+        (a skipped update cannot synchronise replicas there)."""
+        if self._replica_jit:
+            nll, gradients = self._functions.get("replica_step", self.nll_and_gradients,
+                                                 jit_compile=True)(data)
         else:
             nll, gradients = self.nll_and_gradients(data)
-        self.optimizer.apply(gradients, self.trainable_variables)
-        return self._update_metrics(nll)
+        variables = self.trainable_variables
+        if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+            self.optimizer.apply(gradients, variables)
+        else:
+            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(value)) for value in
+                                    [nll] + [g for g in gradients if g is not None]])
+
+            def apply():
+                self.optimizer.apply(gradients, variables)
+                return tf.constant(True)
+
+            tf.cond(finite, apply, lambda: tf.constant(False))
+        return self._update_metrics(nll, data)
 
     def make_train_function(self, force=False):
-        """Keras' train function, but under XLA on one device all the
-        ``steps_per_execution`` steps of an execution run in one XLA program, called
-        from Python (`tfp_flows.models.fused_steps`): on a CPU that makes a small
-        flow's step about 1.8x faster and a deep flow's first step start sooner. Other
-        settings get Keras' own. The optimizer is built first, so the step is traced once.
-        """
-        if self.train_function is None or force:
-            if isinstance(self.optimizer, keras.optimizers.Optimizer) and not self.optimizer.built:
-                # Built here, not in the first traced step: a step that creates variables
-                # is traced twice by tf.function, which doubles the time to the first step.
-                with self.distribute_strategy.scope():
-                    self.optimizer.build(self.trainable_variables)
-            if not self._fuses():
-                return super().make_train_function(force)
-            self.train_function = fused_train_function(self, self.steps_per_execution,
-                                                       auto=getattr(self, "_auto_steps", False))
-        trainer = getattr(self.train_function, "trainer", None)
-        if trainer is not None:  # a new fit: its batches per execution (may be chosen)
-            trainer.new_fit(self.steps_per_execution, getattr(self, "_array_epoch_steps", None))
-        return self.train_function
+        """The engine's train function for the ``fit`` that starts, or Keras' own
+        (`tfp_flows.training.engine`). The optimizer is built first, so the step is
+        traced once."""
+        if isinstance(self.optimizer, keras.optimizers.Optimizer) and not self.optimizer.built:
+            # Built here, not in the first traced step: a step that creates variables
+            # is traced twice by tf.function, which doubles the time to the first step.
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
+        function = self.engine.train_function(self, on_fallback=self._without_xla)
+        if function is None:
+            return super().make_train_function(force)
+        self.train_function = function
+        return function
 
-    def _fuses(self) -> bool:
-        """Whether ``fit`` runs the fused trainer (XLA on one device, not eager)."""
-        return (self.compiled and self.jit_compile is True and not self.run_eagerly
-                and self.distribute_strategy.num_replicas_in_sync == 1
-                and not is_multi_worker(self.distribute_strategy))
+    def _without_xla(self):
+        """The engine could not compile the step with XLA: nor will evaluation."""
+        self.jit_compile = False
+        self.test_function = self.predict_function = None
 
     def test_step(self, data):
         """The NLL of a batch; for discrete data the dequantization bound, one fresh draw
         of ``u`` per example from a generator that every ``evaluate`` call restarts."""
-        x, context = self._unpack(data)
+        x, context, sample_weight = self._unpack(data)
         if self.discrete:
             log_p = self.graph_log_prob(x, context, seed=self._evaluation_noise.next())
         else:
             log_p = self._log_prob(x, context, False)
-        return self._update_metrics(-tf.reduce_mean(log_p))
+        return self._update_metrics(metrics.nll(log_p, sample_weight), data)
 
-    def fit(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.fit`, with the data checked before the first step.
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1):
+        """`keras.Model.fit`, every argument as Keras means it, with the data checked first.
 
-        ActNorm layers that have not been initialised are initialised here, in one
-        normalizing pass over the first training batch, before the compiled steps run.
-        Arrays that the fused trainer trains on are batched as Keras batches them, but
-        through one ``tf.data`` iterator for the whole ``fit``
-        (`tfp_flows.models.array_epochs`).
+        ``y`` is the context of a conditional flow. ``sample_weight`` weights each
+        example's NLL (Keras' reduction, `tfp_flows.metrics.nll`; negative weights
+        allowed), for an unconditional flow too (Keras itself would drop weights given
+        without ``y``). ActNorm layers not yet initialised are initialised first, by
+        `initialize` on ``batch_size`` rows of the training data drawn at random
+        (seeded), or a dataset's first batch. The steps run on the compiled engine
+        (`tfp_flows.training.engine`).
         """
-        self._check_training_data(x, y, kwargs.get("validation_data"))
-        batch_size = kwargs.get("batch_size") or 32
-        self._initialize_actnorm(x, y, batch_size)
-        if isinstance(kwargs.get("validation_data"), tf.data.Dataset):
-            kwargs["validation_data"] = self._checked_dataset(kwargs["validation_data"])
-        fused = self._fuses() and (self.train_function is None  # made by this fit
-                                   or getattr(self.train_function, "trainer", None) is not None)
-        if not (fused and array_epochs.applies(x, y, args, kwargs)):
-            return super().fit(self._checked_dataset(x), y, *args, **kwargs)
-        kwargs = dict(kwargs, batch_size=None, validation_batch_size=kwargs.get(
-            "validation_batch_size") or batch_size)
-        epochs = array_epochs.repeated_epochs(
-            x, y, batch_size, kwargs.get("shuffle", True),
-            max(int(kwargs.get("epochs", 1)) - int(kwargs.get("initial_epoch", 0)), 1))
-        kwargs["shuffle"] = False  # shuffled above (Keras would warn that it cannot)
-        self._array_epoch_steps = kwargs["steps_per_epoch"] = \
-            array_epochs.steps_per_epoch(x, batch_size)
-        try:
-            return super().fit(epochs, **kwargs)
-        finally:
-            self._array_epoch_steps = None
+        self._check_training_data(x, y, validation_data)
+        if sample_weight is not None and not self.conditional and y is None:
+            y = _no_context(x)
+        validation_data = self._weighted_validation(validation_data)
+        self._initialize_for_fit(x, y, batch_size or 32, validation_split
+                                 if validation_data is None else 0.0)
+        if isinstance(validation_data, tf.data.Dataset):
+            validation_data = self._checked_dataset(validation_data)
+        kwargs = dict(batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
+                      validation_split=validation_split, validation_data=validation_data,
+                      shuffle=shuffle, class_weight=class_weight, sample_weight=sample_weight,
+                      initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                      validation_steps=validation_steps,
+                      validation_batch_size=validation_batch_size,
+                      validation_freq=validation_freq)
+        x, y, kwargs = self.engine.plan(self, self._checked_dataset(x), y, kwargs)
+        if self.steps_per_execution != self.engine.steps_per_execution:
+            self.steps_per_execution = self.engine.steps_per_execution
+            self.test_function = None  # Keras traces its grouping into the function
+        return super().fit(x, y, **kwargs)
 
-    def _actnorms(self):
-        from tfp_flows.layers.actnorm import ActNorm
+    def _weighted_validation(self, data):
+        """``(x, None, w)`` of an unconditional flow as ``(x, no context, w)``: Keras
+        drops weights that come without ``y``."""
+        if isinstance(data, tuple) and len(data) == 3 and data[1] is None \
+                and data[2] is not None and not self.conditional:
+            return (data[0], _no_context(data[0]), data[2])
+        return data
 
-        return [layer for layer in self.layers_tree() if isinstance(layer, ActNorm)]
+    def initialize(self, x, context=None) -> None:
+        """Glow's data-dependent initialisation of every ActNorm layer not yet initialised,
+        from the batch ``x``, now: one normalizing pass in training mode.
 
-    def _initialize_actnorm(self, x, y, batch_size):
-        actnorms = self._actnorms()
-        if not actnorms:
+        `fit` calls it before its first step. Refuses data it cannot use before any
+        weight changes: non-finite values, or values whose scale overflows the flow's
+        dtype (the initial scale would be infinite), with a ``ValueError`` naming the rows.
+        Cost: one normalizing pass over the batch.
+        """
+        initialize_actnorm(self, x, context)
+
+    def _initialize_for_fit(self, x, y, batch_size, validation_split):
+        if not pending_actnorms(self):  # nothing left to initialise
             return
-        if any(float(layer.initialized.numpy()) < 0.5 for layer in actnorms):
-            if isinstance(x, tf.data.Dataset):
-                first = next(iter(x))
-                batch, context = self._unpack(first if isinstance(first, tuple) else (first,))
-            elif isinstance(x, np.ndarray) or tf.is_tensor(x):
-                # Rows drawn at random (seeded): data stored sorted by class or time
-                # would give a biased first slice.
-                rows = np.sort(np.random.default_rng(0).choice(
-                    len(x), min(batch_size, len(x)), replace=False))
-                batch = tf.gather(x, rows)
-                context = None if y is None else tf.gather(y, rows)
-            else:
-                return  # other inputs (generators): layers initialise in the first step
-            self._log_prob(tf.convert_to_tensor(batch), self._check_context(context), True)
-        for layer in actnorms:
-            layer.skip_initialization = True
+        if isinstance(x, tf.data.Dataset):
+            x, y, _ = keras.utils.unpack_x_y_sample_weight(next(iter(x)))
+            initialize_actnorm(self, x, y if self.conditional else None)
+        elif isinstance(x, np.ndarray) or tf.is_tensor(x):
+            # Rows drawn at random (seeded) from the training part: data stored sorted
+            # by class or time would give a biased first slice.
+            train = len(x) - (int(len(x) - math.floor(len(x) * (1.0 - validation_split)))
+                              if validation_split else 0)
+            rows = np.sort(np.random.default_rng(0).choice(
+                train, min(batch_size, train), replace=False))
+            context = None if y is None or not self.conditional else tf.gather(y, rows)
+            initialize_actnorm(self, tf.gather(x, rows), context, row_ids=rows)
+        # other inputs (generators): the layers initialise in the first step
 
-    def evaluate(self, x=None, y=None, *args, **kwargs):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, return_dict=False, **kwargs):
         """`keras.Model.evaluate`, with the data checked first. For discrete data the
         loss and bits/dim are the dequantization bound over one fresh draw of ``u`` per
-        example; the draws restart with every call, so a call is repeatable."""
-        self._check_training_data(x, y, None)
+        example; the draws restart with every call, so a call is repeatable.
+        ``sample_weight`` weights the NLL as in `fit`."""
+        self._check_training_data(x, None if _is_no_context(self, y) else y, None)
+        if sample_weight is not None and not self.conditional and y is None:
+            y = _no_context(x)
         self._evaluation_noise.state.assign(tf.zeros_like(self._evaluation_noise.state))
-        return super().evaluate(self._checked_dataset(x), y, *args, **kwargs)
+        return super().evaluate(self._checked_dataset(x), y, batch_size, verbose, sample_weight,
+                                steps, callbacks, return_dict, **kwargs)
 
     # -- checks (tfp_flows.models.inputs) ------------------------------------------------
 

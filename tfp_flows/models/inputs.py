@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.io import check_finite_rows
+from tfp_flows.checks import check_finite_rows
 
 
 def _concrete(value):

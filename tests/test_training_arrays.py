@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import tfp_flows
-from tfp_flows.models import array_epochs
+from tfp_flows.training import array_epochs
 
 
 def test_each_epoch_is_a_new_permutation_cut_as_keras_cuts_it():
@@ -28,13 +28,13 @@ def test_each_epoch_is_a_new_permutation_cut_as_keras_cuts_it():
 
 def test_only_plain_arrays_take_the_stream():
     x = np.zeros((8, 2), np.float32)
-    assert array_epochs.applies(x, None, (), {"batch_size": 4, "epochs": 2})
-    assert array_epochs.applies(tf.constant(x), np.zeros(8), (), {"shuffle": False})
-    for kwargs in ({"sample_weight": np.ones(8)}, {"validation_split": 0.2},
+    assert array_epochs.applies(x, None, {"batch_size": 4, "epochs": 2})
+    assert array_epochs.applies(tf.constant(x), np.zeros(8), {"shuffle": False})
+    assert array_epochs.applies(x, np.zeros((8, 0)), {"sample_weight": np.ones(8)})
+    for kwargs in ({"validation_split": 0.2},
                    {"steps_per_epoch": 3}, {"class_weight": {0: 1.0}}, {"shuffle": "batch"}):
-        assert not array_epochs.applies(x, None, (), kwargs), kwargs
-    assert not array_epochs.applies(tf.data.Dataset.from_tensors(x), None, (), {})
-    assert not array_epochs.applies(x, None, (4,), {})  # batch size by position: Keras' path
+        assert not array_epochs.applies(x, None, kwargs), kwargs
+    assert not array_epochs.applies(tf.data.Dataset.from_tensors(x), None, {})
 
 
 @pytest.mark.parametrize("steps_per_execution", [3, 8])

@@ -38,8 +38,8 @@ batches per execution and times its executions; from the next ``fit`` on, the fl
 runs ``TARGET_SECONDS / (seconds per step)`` steps per execution. A launch holds
 at most `MEMORY_BYTES` of batches: a bigger group runs as several launches.
 
-If XLA cannot compile the step (an operation without an XLA kernel), the flow
-warns once and trains on without XLA (``model.jit_compile`` becomes False).
+If XLA cannot compile the step (an operation without an XLA kernel), the trainer
+warns once and trains on without XLA (and the flow sets ``jit_compile`` False).
 """
 
 from __future__ import annotations
@@ -51,8 +51,6 @@ import warnings
 
 import numpy as np
 import tensorflow as tf
-
-from tfp_flows import _conv
 
 AUTO = "auto"
 """``compile(steps_per_execution=AUTO)``: the flow chooses (the default)."""
@@ -88,67 +86,75 @@ def is_xla_compile_error(error: BaseException) -> bool:
                               tf.errors.InternalError)) and bool(_XLA_FAILURE.search(str(error)))
 
 
-def fused_train_function(model, steps: int, auto: bool = False):
-    """A Keras ``train_function(iterator) -> logs`` running ``steps`` steps per call.
+class FusedTrainer:
+    """A Keras ``train_function(iterator) -> logs`` that runs an execution's steps in one
+    XLA program: compiled programs, their capacity and the timings of `AUTO`.
+
+    It calls ``train_step(batch)`` and ``metrics_logs()`` (a `tfp_flows.Flow`'s), owns
+    its compiled programs and changes nothing else: what it chose (``chosen``) and
+    whether it fell back from XLA (``jit``) are read by the model that owns it.
 
     Args:
-        model: needs ``train_step(data)`` (updates weights and metrics) and
-            ``metrics_logs()`` (the logs, read without updating).
-        steps: batches per call, Keras' ``steps_per_execution`` (1 or more).
-        auto: the flow chooses ``steps_per_execution`` (see the module docstring):
-            launches hold at most `MEMORY_BYTES`, the first launches are timed and
-            ``model.steps_per_execution`` is set for the next ``fit``.
-
-    The function's ``trainer`` attribute is the `FusedTrainer`; ``trainer.new_fit`` is
-    what ``make_train_function`` calls when a new ``fit`` starts.
+        train_step: one optimizer step on a batch; updates the weights and metrics.
+        metrics_logs: the logs of the steps so far, read without updating.
+        name: the model's name, for the warning of an XLA fallback.
+        steps: batches per execution, Keras' ``steps_per_execution`` (an int), or
+            `AUTO`: launches then hold at most `MEMORY_BYTES` and the first launches
+            are timed to choose ``chosen`` for the next ``fit``.
     """
-    trainer = FusedTrainer(model, steps, auto)
 
-    def function(iterator):
-        return trainer(iterator)
-
-    function.trainer = trainer
-    return function
-
-
-class FusedTrainer:
-    """The state behind `fused_train_function`: compiled programs, capacity, timings."""
-
-    def __init__(self, model, steps: int, auto: bool = False):
-        self.model = model
-        self.steps = int(steps)
-        self.auto = bool(auto)
+    def __init__(self, train_step, metrics_logs, name: str, steps=AUTO):
+        self.train_step = train_step
+        self.metrics_logs = metrics_logs
+        self.name = name
+        self.auto = steps == AUTO
+        self.steps = FIRST_STEPS if self.auto else int(steps)
         # Batches per launch: the compiled loop's block holds this many. Explicit
         # steps: exactly ``steps``. AUTO: set from the first batch's size.
         self.capacity = None if self.auto else self.steps
         self.jit = True
         self.timings = []       # (steps, seconds) of timed launches, under AUTO
         self.chosen = None      # steps per execution chosen from the timings
+        self.epoch_steps = None  # see `new_fit`
+        self._epoch_done = 0
         self._launches = 0
         self._counts = {}
         self._fetcher = None
         self._batch = None      # batch size of the loop's launches
-        self.epoch_steps = None  # see `new_fit`
-        self._epoch_done = 0
         self._build(jit=True)
 
     def new_fit(self, steps: int, epoch_steps: int | None = None):
-        """A ``fit`` starts: ``steps`` batches per execution; ``epoch_steps`` batches per
-        epoch where the batches are one stream of epochs (`tfp_flows.models.array_epochs`),
-        so that no execution runs past an epoch's last batch."""
+        """A ``fit`` starts: at most ``steps`` batches per execution, and where
+        ``epoch_steps`` is given no execution runs past the end of an epoch of that many
+        batches (Keras' loop with one step per execution, grouped)."""
         self.steps, self.epoch_steps, self._epoch_done = int(steps), epoch_steps, 0
 
     # -- compiled programs ----------------------------------------------------------
 
     def _build(self, jit: bool):
         self.jit = jit
-        self.single = tf.function(self.model.train_step, jit_compile=jit, reduce_retracing=True,
+        self.single = tf.function(self._single, jit_compile=jit, reduce_retracing=True,
                                   autograph=False)
         self.loop = tf.function(self._loop, jit_compile=jit, autograph=False)
 
-    def _loop(self, block, count):
-        """``count`` steps on the first ``count`` batches of ``block``
-        (``capacity`` batches, concatenated on the batch axis)."""
+    def _going_bad(self, poisoned):
+        """True once the epoch's mean loss is not finite, unless it was at the start of
+        the execution (``poisoned``): then nothing new went wrong."""
+        return tf.logical_not(tf.math.is_finite(tf.reshape(self.metrics_logs()["loss"], []))
+                              | poisoned)
+
+    def _single(self, batch, poisoned):
+        """One step, unless an earlier step of this execution went bad."""
+        return tf.cond(self._going_bad(poisoned), self.metrics_logs,
+                       lambda: self.train_step(batch))
+
+    def _loop(self, block, count, poisoned):
+        """Up to ``count`` steps on the first ``count`` batches of ``block``
+        (``capacity`` batches, concatenated on the batch axis). The loop ends after a
+        step that makes the epoch's mean loss not finite (that step changed no weight:
+        see `tfp_flows.Flow.train_step`), so that a callback sees the state after the
+        last finite step; with ``poisoned`` (the loss was not finite when the execution
+        began) it runs every step."""
         capacity = self.capacity
 
         def split(leaf):
@@ -157,15 +163,12 @@ class FusedTrainer:
         batches = tf.nest.map_structure(split, block)
 
         def body(i):
-            self.model.train_step(tf.nest.map_structure(lambda part: part[i], batches))
+            self.train_step(tf.nest.map_structure(lambda part: part[i], batches))
             return (i + 1,)
 
-        if self.jit:  # convolution gradients as forward convolutions: see tfp_flows._conv
-            with _conv.canonical_gradients():
-                tf.while_loop(lambda i: i < count, body, (tf.constant(0),))
-        else:
-            tf.while_loop(lambda i: i < count, body, (tf.constant(0),))
-        return self.model.metrics_logs()
+        tf.while_loop(lambda i: (i < count) & tf.logical_not(self._going_bad(poisoned)),
+                      body, (tf.constant(0),))
+        return self.metrics_logs()
 
     def _fetch(self, iterator, count: int, rows_of: int):
         """Up to ``count`` batches from ``iterator``: ``(sizes, block)``, their sizes and
@@ -186,9 +189,10 @@ class FusedTrainer:
                 or not _dense_batches(iterator.element_spec):
             return self._python_batches(iterator)
         steps = self.steps
-        if self.epoch_steps:  # a stream of epochs (array_epochs): stop at an epoch's end
+        if self.epoch_steps:  # never past an epoch's last batch
             steps = min(steps, self.epoch_steps - self._epoch_done)
-        remaining, logs = steps, None
+        remaining, logs, exhausted = steps, None, False
+        poisoned = tf.logical_not(tf.math.is_finite(tf.reshape(self.metrics_logs()["loss"], [])))
         if self.capacity is None:  # AUTO, first call: size the launches from one batch
             sizes, block = self._fetch(iterator, 1, 1)
             if sizes.shape[0] == 0:
@@ -198,7 +202,8 @@ class FusedTrainer:
             self.capacity = int(np.clip(MEMORY_BYTES // max(bytes_per_batch, 1), 1, MAX_STEPS))
             rows = (self.capacity - 1) * int(sizes[0])
             self._batch = int(sizes[0])
-            logs = self._launch(tf.nest.map_structure(lambda leaf: _pad(leaf, rows), block), 1)
+            logs = self._launch(tf.nest.map_structure(lambda leaf: _pad(leaf, rows), block), 1,
+                                poisoned)
             remaining -= 1
         while remaining > 0:
             count = min(remaining, self.capacity)
@@ -206,38 +211,43 @@ class FusedTrainer:
             sizes = sizes.numpy()
             fetched = int(np.count_nonzero(sizes))
             if fetched == 0:
+                exhausted = True
                 break
-            logs = self._run_block(sizes[:fetched], block)
+            logs = self._run_block(sizes[:fetched], block, poisoned)
             remaining -= fetched
             if fetched < count:
+                exhausted = True
                 break
-        if self.epoch_steps:
-            self._epoch_done = (self._epoch_done + steps - remaining) % self.epoch_steps
+        if self.epoch_steps:  # an epoch ends at its last batch or where the data ran out
+            done = self._epoch_done + steps - remaining
+            self._epoch_done = 0 if exhausted or done >= self.epoch_steps else done
         if logs is None:
             raise StopIteration
         return logs
 
-    def _run_block(self, sizes, block):
+    def _run_block(self, sizes, block, poisoned):
         full = int(sizes[0])
         same = int(np.argmin(sizes == full)) if (sizes != full).any() else len(sizes)
         regular = same == len(sizes) or same == len(sizes) - 1 and sizes[-1] < full
         # A lone batch of another size (the last of an epoch) would compile another loop.
         if regular and (full == self._batch or same > 1 or self._batch is None):
             self._batch = full
-            logs = self._launch(block, same)
+            logs = self._launch(block, same, poisoned)
             if same < len(sizes):  # a smaller last batch: its own one-step program
                 start = same * full
-                logs = self._call(self.single, _rows(block, start, start + int(sizes[-1])))
+                logs = self._call(self.single, _rows(block, start, start + int(sizes[-1])),
+                                  poisoned)
             return logs
         offsets = np.concatenate([[0], np.cumsum(sizes)])  # other sizes: one by one
+        logs = None
         for begin, end in zip(offsets[:-1], offsets[1:]):
-            logs = self._call(self.single, _rows(block, int(begin), int(end)))
+            logs = self._call(self.single, _rows(block, int(begin), int(end)), poisoned)
         return logs
 
-    def _launch(self, block, count: int):
+    def _launch(self, block, count: int, poisoned):
         timed = self.auto and self.chosen is None and self._launches > 0
         start = time.perf_counter()
-        logs = self._call(self.loop, block, self._count(count))
+        logs = self._call(self.loop, block, self._count(count), poisoned)
         if timed:
             tf.nest.flatten(logs)[0].numpy()  # wait for the result: a launch may be async
             self._record(count, time.perf_counter() - start)
@@ -250,16 +260,14 @@ class FusedTrainer:
             return
         per_step = statistics.median(s / n for n, s in self.timings)
         self.chosen = int(np.clip(round(TARGET_SECONDS / max(per_step, 1e-9)), 1, MAX_STEPS))
-        # Keras' epoch iterator of this fit keeps its grouping; the next fit uses this.
-        self.model.steps_per_execution = self.chosen
-        self.model.test_function = self.model.predict_function = None
 
     def _python_batches(self, iterator):
         """Batches from a Python iterator (``train_on_batch``) or a dataset whose
         batches are not dense tensors: one compiled step each."""
         logs = None
+        poisoned = tf.logical_not(tf.math.is_finite(tf.reshape(self.metrics_logs()["loss"], [])))
         for _, batch in zip(range(self.steps), iterator):
-            logs = self._call(self.single, batch)
+            logs = self._call(self.single, batch, poisoned)
         if logs is None:
             raise StopIteration
         return logs
@@ -280,12 +288,10 @@ class FusedTrainer:
 
     def _fall_back(self, error):
         reason = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
-        warnings.warn(f"{self.model.name}: XLA cannot compile the training step, so it "
+        warnings.warn(f"{self.name}: XLA cannot compile the training step, so it "
                       f"trains without XLA (jit_compile=False). XLA said: {reason[:300]}",
                       RuntimeWarning, stacklevel=4)
         self._build(jit=False)
-        self.model.jit_compile = False
-        self.model.test_function = self.model.predict_function = None
 
 
 def _fetch_batches(iterator, count, rows_of):

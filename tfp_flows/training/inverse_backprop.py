@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfp_flows import bijectors
+from tfp_flows import bijectors, metrics
 from tfp_flows.bijectors import Coupling
 
 BACKPROP_MODES = ("store", "inverse")
@@ -100,7 +100,7 @@ def _split_prefix(layers):
     return layers[:start], layers[start:]
 
 
-def inverse_gradients(flow, x, context=None, scale_loss=None):
+def inverse_gradients(flow, x, context=None, scale_loss=None, sample_weight=None):
     """``(nll, gradients)`` of one training step, backpropagated through the inverse.
 
     Args:
@@ -109,6 +109,7 @@ def inverse_gradients(flow, x, context=None, scale_loss=None):
         scale_loss: maps the mean NLL to the loss whose gradients are returned (a
             division by the number of replicas, the optimizer's loss scale); default
             the NLL itself.
+        sample_weight: None, or one weight per example (`tfp_flows.metrics.nll`).
 
     Returns:
         The mean negative log-likelihood (nats per example) and one gradient (or
@@ -131,7 +132,8 @@ def inverse_gradients(flow, x, context=None, scale_loss=None):
     with tf.GradientTape() as tape:
         tape.watch([z, log_det_rest])
         total = log_det_rest if log_det is None else log_det_rest + tf.cast(log_det, z.dtype)
-        nll = -tf.reduce_mean(flow.base().log_prob(tf.cast(z, dtype)) + tf.cast(total, dtype))
+        nll = metrics.nll(flow.base().log_prob(tf.cast(z, dtype)) + tf.cast(total, dtype),
+                          sample_weight)
         loss = nll if scale_loss is None else scale_loss(nll)
     grad_z, grad_log_det = tape.gradient(loss, [z, log_det_rest])
 

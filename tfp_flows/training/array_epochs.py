@@ -11,10 +11,10 @@ Here the same pipeline repeats: epoch ``e`` is a fresh permutation (the identity
 with ``shuffle=False``) cut into ``ceil(n / batch_size)`` batches, the last one
 smaller, as in Keras. ``fit`` gets it with ``steps_per_epoch``, so Keras keeps one
 iterator for the whole ``fit``, and the fused trainer
-(`tfp_flows.models.fused_steps`) ends every execution at an epoch's last batch, so
+(`tfp_flows.training.fused`) ends every execution at an epoch's last batch, so
 each epoch trains on exactly the batches it would in Keras. Used where the fused
-trainer runs and ``fit`` gets arrays and nothing that changes how Keras slices
-them (no ``sample_weight``, ``class_weight``, ``validation_split`` or
+trainer runs and ``fit`` gets arrays (data, contexts, sample weights) and nothing
+that changes how Keras slices them (no ``class_weight``, ``validation_split`` or
 ``steps_per_epoch``, ``shuffle`` True or False); other calls go to Keras as given.
 """
 
@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-_KERAS_SLICES = ("sample_weight", "class_weight", "validation_split", "steps_per_epoch")
+_KERAS_SLICES = ("class_weight", "validation_split", "steps_per_epoch")
 
 
 def _array(value) -> bool:
@@ -34,9 +34,11 @@ def _array(value) -> bool:
         tf.executing_eagerly() and not isinstance(value, (tf.RaggedTensor, tf.SparseTensor))
 
 
-def applies(x, y, args, kwargs) -> bool:
-    """Whether ``fit(x, y, *args, **kwargs)`` can run on `repeated_epochs`."""
-    return (not args and _array(x) and (y is None or _array(y)) and len(x) > 0
+def applies(x, y, kwargs) -> bool:
+    """Whether ``fit(x, y, **kwargs)`` can run on `repeated_epochs`."""
+    weights = kwargs.get("sample_weight")
+    return (_array(x) and (y is None or _array(y)) and len(x) > 0
+            and (weights is None or _array(weights))
             and all(_unset(kwargs.get(name)) for name in _KERAS_SLICES)
             and kwargs.get("shuffle", True) in (True, False))
 
@@ -51,12 +53,14 @@ def steps_per_epoch(x, batch_size: int) -> int:
     return math.ceil(len(x) / int(batch_size))
 
 
-def repeated_epochs(x, y=None, batch_size: int = 32, shuffle: bool = True,
-                    epochs: int = 1) -> tf.data.Dataset:
-    """Batches ``(x,)`` or ``(x, y)`` of ``epochs`` epochs, each a new permutation of the
-    rows (floats as Keras' ``floatx``, as Keras' own adapter gives them). Finite: an
-    endless stream's prefetching threads made deleting its iterator take 0.5 s."""
-    arrays = tuple(_tensor(a) for a in ((x,) if y is None else (x, y)))
+def repeated_epochs(x, y=None, batch_size: int = 32, shuffle: bool = True, epochs: int = 1,
+                    sample_weight=None) -> tf.data.Dataset:
+    """Batches ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)`` of ``epochs`` epochs, each
+    a new permutation of the rows (floats as Keras' ``floatx``, as Keras' own adapter
+    gives them). Finite: an endless stream's prefetching threads made deleting its
+    iterator take 0.5 s. Keras packs data the same way (``y`` None drops the weights)."""
+    parts = (x,) if y is None else (x, y) if sample_weight is None else (x, y, sample_weight)
+    arrays = tuple(_tensor(a) for a in parts)
     n, batch_size = int(arrays[0].shape[0]), int(batch_size)
     full = n // batch_size
 

@@ -1,0 +1,71 @@
+"""ActNorm's data-dependent initialisation (Kingma & Dhariwal 2018, arXiv:1807.03039),
+as one explicit, checked step before training.
+
+Each `tfp_flows.layers.ActNorm` not yet initialised sets ``loc`` to the mean and
+``log_scale`` to the log standard deviation of its input over a batch, in one
+normalizing pass in training mode. Data it cannot use is refused before any weight
+changes: rows with NaN or infinite values, and rows whose values are so large that the
+variance overflows the dtype (the initial scale would be infinite and every later
+step's loss too). Cost: one normalizing pass over the batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tfp_flows.layers.actnorm import ActNorm
+
+
+def pending_actnorms(flow) -> list:
+    """The flow's ActNorm layers whose data initialisation has not run."""
+    return [layer for layer in flow.layers_tree()
+            if isinstance(layer, ActNorm) and not layer.data_initialized()]
+
+
+def initialize_actnorm(flow, x, context=None, row_ids=None) -> None:
+    """Initialises every pending ActNorm of ``flow`` from the batch ``x`` (and its context).
+
+    Args:
+        flow: a `tfp_flows.Flow`.
+        x: a batch of data, as `Flow.log_prob` takes it.
+        context: its context (one per example, or one for all), or None.
+        row_ids: how to name the batch's rows in an error (their indices in the data
+            the batch was drawn from); default their positions.
+
+    Raises:
+        ValueError: naming the rows that make the initialisation non-finite; no weight
+            has changed then.
+    """
+    layers = pending_actnorms(flow)
+    if not layers:
+        return
+    x = flow._check_x(x)
+    context = flow._check_context(context, x)
+    row_ids = np.arange(int(x.shape[0])) if row_ids is None else np.asarray(row_ids)
+    values = np.asarray(x, np.float64).reshape(int(x.shape[0]), -1)
+    bad = ~np.isfinite(values).all(axis=1)
+    if bad.any():
+        _refuse(flow, row_ids[bad], "NaN or infinite values")
+    # The variance of n values of size a overflows where n a^2 exceeds the dtype's max.
+    limit = np.sqrt(np.finfo(flow.float_dtype.as_numpy_dtype).max / max(len(values), 1))
+    huge = (np.abs(values) > limit).any(axis=1)
+    if huge.any():
+        _refuse(flow, row_ids[huge], f"values beyond {limit:.3g} in absolute value, whose "
+                f"variance overflows {flow.float_dtype.name}")
+    saved = [(variable, variable.numpy()) for layer in layers for variable in layer.weights]
+    z, log_det = flow._normalize(x, context, True)
+    finite = all(np.isfinite(variable.numpy()).all() for variable, _ in saved)
+    rows = ~(np.isfinite(np.asarray(z, np.float64).reshape(len(values), -1)).all(axis=1)
+             & np.isfinite(np.broadcast_to(np.asarray(log_det, np.float64), len(values))))
+    if not finite or rows.any():
+        for variable, value in saved:
+            variable.assign(value)
+        named = row_ids[rows] if rows.any() else row_ids[np.argsort(-np.abs(values).max(1))[:5]]
+        _refuse(flow, named, "values that make the initial scale or the latent non-finite")
+
+
+def _refuse(flow, rows, what: str):
+    shown = ", ".join(str(int(r)) for r in rows[:10]) + (", ..." if len(rows) > 10 else "")
+    raise ValueError(f"{flow.name}: ActNorm's data initialisation expected finite data of a "
+                     f"moderate scale; got {what} in {len(rows)} row(s): {shown}. Remove or "
+                     "rescale them (no weight has changed).")
