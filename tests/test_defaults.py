@@ -95,7 +95,7 @@ class XlaUnfriendlyFlow(tfp_flows.Flow):
     """A flow whose loss runs a ``tf.py_function``: XLA cannot compile its step."""
 
     def _nll_step(self, data, training):
-        x, context = self._unpack(data)
+        x, context, _ = self._unpack(data)
         x = tf.reshape(untracked_identity(x), tf.shape(x))
         return -tf.reduce_mean(self._log_prob(x, context, training))
 

@@ -31,6 +31,9 @@ def test_mirrored_strategy_matches_one_device_and_saves_and_exports(tmp_path):
     # Same global batch, so the same losses; XLA on two devices sums in another order.
     np.testing.assert_allclose(report["mirrored"], report["single"], rtol=1e-4)
     assert report["reloaded_same"]
+    # The case: 6 epochs of one step are 6 steps on one device and on two.
+    assert report["steps_asked"] == [6, 6]
+    np.testing.assert_allclose(*report["steps_asked_losses"], rtol=1e-4)
     assert np.all(np.isfinite(report["glow_loss"])) and np.all(np.isfinite(report["mixed_loss"]))
     assert (tmp_path / "mirrored_export" / "1" / "saved_model.pb").exists()
     assert (tmp_path / "glow_export" / "1" / "saved_model.pb").exists()

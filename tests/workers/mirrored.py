@@ -48,5 +48,22 @@ with mirrored.scope():
     mixed.compile(optimizer="adam", jit_compile=True)
 mixed_loss = mixed.fit(x, batch_size=128, epochs=1, verbose=0).history["loss"]
 keras.mixed_precision.set_global_policy("float32")
-print(json.dumps({"single": single, "mirrored": both, "replicas": mirrored.num_replicas_in_sync,
+
+
+def steps_asked(strategy):
+    """6 epochs of one step each from an endless dataset, at compile's defaults."""
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+        flow = tfp_flows.RealNVP(2, num_steps=2, hidden_units=(16,), seed=1)
+        flow.compile(optimizer=keras.optimizers.SGD(0.02))
+    data = tf.data.Dataset.from_tensor_slices(x).batch(64).repeat()
+    history = flow.fit(data, epochs=6, steps_per_epoch=1, verbose=0)
+    return int(flow.optimizer.iterations.numpy()), history.history["loss"]
+
+
+(one_steps, one_losses), (two_steps, two_losses) = (
+    steps_asked(tf.distribute.get_strategy()), steps_asked(mirrored))
+print(json.dumps({"steps_asked": [one_steps, two_steps], "steps_asked_losses": [one_losses,
+                                                                                 two_losses],
+                  "single": single, "mirrored": both, "replicas": mirrored.num_replicas_in_sync,
                   "reloaded_same": same, "glow_loss": glow_loss, "mixed_loss": mixed_loss}))

@@ -70,6 +70,8 @@ class ActNorm(FlowLayer):
         self.loc.assign(tf.where(done, self.loc, mean))
         self.log_scale.assign(tf.where(done, self.log_scale, log_std))
         self.initialized.assign(1.0)
+        if tf.executing_eagerly():  # a step traced from now on needs no initialisation
+            self._known_initialized = True
 
     def get_config(self):
         return {**super().get_config(), "min_scale": self.min_scale}
