@@ -209,3 +209,53 @@ def test_shuffled_arrays_see_each_row_once_an_epoch(pair, data):
         assert result["steps"] == result["count"] == 14
         for epoch in (slice(0, 7), slice(7, 14)):
             np.testing.assert_allclose(result["batches"][epoch, 1].sum(), x.sum(), rtol=1e-5)
+
+
+class KilledError(Exception):
+    pass
+
+
+class KillAtEpoch(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 2:
+            raise KilledError
+
+
+def test_backup_and_restore_resumes_as_keras_loop(pair, data, tmp_path):
+    """A run killed at its third epoch and resumed by BackupAndRestore ends as in Keras."""
+    x, _ = data
+    compile_pair(pair, "auto")
+    reset(pair)
+    results = []
+    for flow, folder in zip(pair[:2], ("ours", "theirs")):
+        backup = str(tmp_path / folder)
+        args = dict(batch_size=48, epochs=4, shuffle=False, verbose=0)
+        with pytest.raises(KilledError):
+            flow.fit(x, callbacks=[keras.callbacks.BackupAndRestore(backup), KillAtEpoch()],
+                     **args)
+        history = flow.fit(x, callbacks=[keras.callbacks.BackupAndRestore(backup)], **args)
+        results.append({"steps": int(flow.optimizer.iterations.numpy()),
+                        "count": int(flow.batch_count.numpy()), "histories": [history.history],
+                        "batches": flow.batch_sums.numpy()[:int(flow.batch_count.numpy())],
+                        "weights": flow.get_weights()})
+    assert len(results[1]["histories"][0]["loss"]) == 2  # resumed at the third epoch
+    assert_same(*results)
+
+
+def test_one_replica_mirrored_strategy_trains_as_one_device(data):
+    """Under MirroredStrategy with one replica, the default engine trains as without it
+    (two replicas: tests/workers/mirrored.py)."""
+    x, _ = data
+    results = []
+    for strategy in (tf.distribute.get_strategy(), tf.distribute.MirroredStrategy(["/cpu:0"])):
+        with strategy.scope():
+            flow = make_flow()
+            flow.compile(optimizer=keras.optimizers.SGD(0.05))
+        history = flow.fit(dataset(x, repeat=True), epochs=3, steps_per_epoch=4, verbose=0)
+        results.append((int(flow.optimizer.iterations.numpy()), history.history["loss"],
+                        flow.get_weights()))
+    (steps, losses, weights), (want_steps, want_losses, want_weights) = results
+    assert steps == want_steps == 12
+    np.testing.assert_allclose(losses, want_losses, rtol=1e-4)
+    for a, b in zip(weights, want_weights):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -8,7 +8,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flows.bijectors._base import inverse_and_log_det
-from tfp_flows.bijectors._coupling import Coupling, soft_bound
+from tfp_flows.bijectors._coupling import Coupling
 from tfp_flows.bijectors.affine_coupling import AffineTransform
 from tfp_flows.bijectors.partitions import HalfSplit
 
@@ -95,16 +95,3 @@ class FactorOut(Coupling):
             z_keep, inner_log_det = inverse_and_log_det(self._inner, x_keep)
         z_out, log_det = self._map_b(x_keep, x_out, self.inverse_b)
         return self.partition.merge(z_keep, z_out), inner_log_det + log_det
-
-    def prior_params(self, x_keep, x_out) -> tuple:
-        """``(mu, log_sigma)`` of the prior on ``x_out`` given the kept half ``x_keep``.
-
-        One prior call; ``log_sigma = c tanh(raw / c)`` is bounded as in the map, so
-        ``z_out = (x_out - mu) * exp(-log_sigma)`` with log-det ``sum_b(-log_sigma)``.
-        Without a prior: ``(0.0, zeros_like(x_out))``. The inverse-gradient walk
-        (`tfp_flows.training.inverse_backprop`) runs the prior step from these.
-        """
-        if self._conditioner is None:
-            return 0.0, tf.zeros_like(x_out)
-        loc, raw = self.conditioner_params(x_keep, x_out)
-        return loc, soft_bound(raw, self._transform.log_scale_bound)

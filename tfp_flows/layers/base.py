@@ -31,6 +31,23 @@ class FlowLayer(keras.layers.Layer):
     def bijector(self, context=None, training: bool = False) -> tfb.Bijector:
         raise NotImplementedError
 
+    def backward(self, walker, y, grad_y, known=None):
+        """One step of backpropagation through the inverse
+        (`tfp_flows.training.inverse_backprop`): from this layer's output ``y`` and the
+        loss's gradient ``grad_y`` to its input and that input's gradient, adding the
+        gradients of the layer's weights and of the context to ``walker``.
+
+        Default: the input is ``bijector.forward(y)`` and the normalizing call runs again
+        under a tape (memory: one call's activations). ``known``: the input, where it is
+        kept rather than recomputed; its gradient is then None.
+
+        Returns:
+            ``(x, grad_x)``.
+        """
+        return walker.step(lambda x: self(x, context=walker.context, training=True),
+                           self.bijector(walker.context, True), self.trainable_variables,
+                           y, grad_y, known)
+
     def sublayers(self) -> list[FlowLayer]:
         """The flow layers nested inside this one (a level's deeper levels); default none."""
         return []

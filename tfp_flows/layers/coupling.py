@@ -42,6 +42,12 @@ class _CouplingLayer(FlowLayer):
 
     bijector_class = bijectors.Coupling
 
+    def backward(self, walker, y, grad_y, known=None):
+        """Inverse backprop (`FlowLayer.backward`): the conditioner runs once, for the
+        recomputed ``x_b`` and for the gradients; ``x_a`` is ``y_a``."""
+        return walker.coupling(self.bijector(walker.context, True), self.trainable_variables,
+                               y, grad_y, known)
+
     def __init__(self, partition=None, conditioner=None, hidden_units=(64, 64),
                  hidden_channels: int = 128, activation: str = "relu", **kwargs):
         super().__init__(**kwargs)

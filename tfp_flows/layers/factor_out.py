@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from tfp_flows import bijectors
 from tfp_flows.layers.base import FlowLayer, LayerChain, build_sequence
@@ -49,6 +50,25 @@ class FactorOut(FlowLayer):
 
     def sublayers(self):
         return list(self.inner)
+
+    def backward(self, walker, y, grad_y, known=None):
+        """Inverse backprop (`FlowLayer.backward`): the deeper levels on the kept half,
+        then the split prior as a coupling step (``[x_keep, x_out] -> [x_keep, z_out]``),
+        so no deeper level's activations are held while the prior's gradient is taken."""
+        prior = bijectors.FactorOut(None, self.prior, walker.context, event_ndims=self.event_ndims)
+        split, merge = prior.partition.split, prior.partition.merge
+        (z_keep, z_out), (grad_keep, grad_out) = split(y), split(grad_y)
+        x_keep, grad_keep = walker.backward(self.inner, z_keep, grad_keep,
+                                            None if known is None else split(known)[0])
+        if self.prior is None:  # the leaving half is the base's as it is
+            return (merge(x_keep, z_out), merge(grad_keep, grad_out)) if known is None \
+                else (known, None)
+        if known is not None:  # the prior's weights still get their gradients
+            walker.coupling(prior, self.prior.trainable_variables, merge(x_keep, z_out),
+                            merge(tf.zeros_like(z_keep), grad_out), known)
+            return known, None
+        return walker.coupling(prior, self.prior.trainable_variables, merge(x_keep, z_out),
+                               merge(grad_keep, grad_out))
 
     def bijector(self, context=None, training=False):
         inner = LayerChain(self.inner, context, training, event_ndims=self.event_ndims)

@@ -604,14 +604,15 @@ class Flow(keras.Model):
         dtype (the initial scale would be infinite), with a ``ValueError`` naming the rows.
         Cost: one normalizing pass over the batch.
         """
-        initialize_actnorm(self, x, context)
+        x = self._check_x(x)
+        initialize_actnorm(self, x, self._check_context(context, x))
 
     def _initialize_for_fit(self, x, y, batch_size, validation_split):
         if not pending_actnorms(self):  # nothing left to initialise
             return
         if isinstance(x, tf.data.Dataset):
             x, y, _ = keras.utils.unpack_x_y_sample_weight(next(iter(x)))
-            initialize_actnorm(self, x, y if self.conditional else None)
+            self.initialize(x, y if self.conditional else None)
         elif isinstance(x, np.ndarray) or tf.is_tensor(x):
             # Rows drawn at random (seeded) from the training part: data stored sorted
             # by class or time would give a biased first slice.
@@ -620,7 +621,8 @@ class Flow(keras.Model):
             rows = np.sort(np.random.default_rng(0).choice(
                 train, min(batch_size, train), replace=False))
             context = None if y is None or not self.conditional else tf.gather(y, rows)
-            initialize_actnorm(self, tf.gather(x, rows), context, row_ids=rows)
+            batch = self._check_x(tf.gather(x, rows))
+            initialize_actnorm(self, batch, self._check_context(context, batch), row_ids=rows)
         # other inputs (generators): the layers initialise in the first step
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,

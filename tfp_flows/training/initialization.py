@@ -27,8 +27,8 @@ def initialize_actnorm(flow, x, context=None, row_ids=None) -> None:
 
     Args:
         flow: a `tfp_flows.Flow`.
-        x: a batch of data, as `Flow.log_prob` takes it.
-        context: its context (one per example, or one for all), or None.
+        x: a batch of data, checked (``tfp_flows.models.inputs.check_x``).
+        context: one checked context per example, or None.
         row_ids: how to name the batch's rows in an error (their indices in the data
             the batch was drawn from); default their positions.
 
@@ -39,8 +39,6 @@ def initialize_actnorm(flow, x, context=None, row_ids=None) -> None:
     layers = pending_actnorms(flow)
     if not layers:
         return
-    x = flow._check_x(x)
-    context = flow._check_context(context, x)
     row_ids = np.arange(int(x.shape[0])) if row_ids is None else np.asarray(row_ids)
     values = np.asarray(x, np.float64).reshape(int(x.shape[0]), -1)
     bad = ~np.isfinite(values).all(axis=1)
@@ -53,15 +51,14 @@ def initialize_actnorm(flow, x, context=None, row_ids=None) -> None:
         _refuse(flow, row_ids[huge], f"values beyond {limit:.3g} in absolute value, whose "
                 f"variance overflows {flow.float_dtype.name}")
     saved = [(variable, variable.numpy()) for layer in layers for variable in layer.weights]
-    z, log_det = flow._normalize(x, context, True)
+    log_prob = np.asarray(flow.graph_log_prob(x, context, training=True), np.float64)
     finite = all(np.isfinite(variable.numpy()).all() for variable, _ in saved)
-    rows = ~(np.isfinite(np.asarray(z, np.float64).reshape(len(values), -1)).all(axis=1)
-             & np.isfinite(np.broadcast_to(np.asarray(log_det, np.float64), len(values))))
+    rows = ~np.isfinite(np.broadcast_to(log_prob, len(values)))
     if not finite or rows.any():
         for variable, value in saved:
             variable.assign(value)
         named = row_ids[rows] if rows.any() else row_ids[np.argsort(-np.abs(values).max(1))[:5]]
-        _refuse(flow, named, "values that make the initial scale or the latent non-finite")
+        _refuse(flow, named, "values that make the initial scale or the density non-finite")
 
 
 def _refuse(flow, rows, what: str):

@@ -16,11 +16,13 @@ al., "The Reversible Residual Network", arXiv:1707.04585; Jacobsen et al.,
    weights, of its input (handed to the layer below) and of the context embedding
    (summed over every conditioner, and taken to ``flow.embedding`` at the end).
 
-A `FactorOut` is taken apart: its split prior is one step (it leaves the kept half
-unchanged) and its deeper levels (``inner``) are walked in the same way, so a
-multiscale Glow keeps no level's activations. Any other layer that holds flow
-layers (``sublayers()``) is one step: correct, with that block's activations held
-while its gradient is taken.
+Each layer takes its own step back (``FlowLayer.backward``): by default its input is
+recomputed with its bijector's ``forward`` and its normalizing call re-run under a
+tape; a coupling runs its conditioner once for both; a `FactorOut` walks its deeper
+levels (``inner``) and then its split prior as a coupling step (it leaves the kept half
+unchanged), so a multiscale Glow keeps no level's activations. Any other layer that
+holds flow layers (``sublayers()``) is one step: correct, with that block's
+activations held while its gradient is taken.
 
 Cost in memory: one layer's activations and a few tensors of the data's size (the
 recomputed input, its gradient, ``z``), whatever the depth. The compiled training
@@ -56,8 +58,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfp_flows import bijectors, metrics
-from tfp_flows.bijectors import Coupling
+from tfp_flows import metrics
 
 BACKPROP_MODES = ("store", "inverse")
 
@@ -137,7 +138,7 @@ def inverse_gradients(flow, x, context=None, scale_loss=None, sample_weight=None
         loss = nll if scale_loss is None else scale_loss(nll)
     grad_z, grad_log_det = tape.gradient(loss, [z, log_det_rest])
 
-    walker = _Walker(embedded, event_ndims, grad_log_det)
+    walker = Walker(embedded, event_ndims, grad_log_det)
     walker.backward(rest, z, grad_z, first_input=x_rest)
     if embedded is not None and walker.grad_context is not None:
         embedding_variables = [] if flow.embedding is None else \
@@ -149,8 +150,13 @@ def inverse_gradients(flow, x, context=None, scale_loss=None, sample_weight=None
     return nll, [walker.grads.get(id(v)) for v in flow.trainable_variables]
 
 
-class _Walker:
-    """The reverse walk: gradients of weights and of the context, summed over the steps."""
+class Walker:
+    """The reverse walk: gradients of weights and of the context, summed over the steps.
+
+    Layers take their step back through ``FlowLayer.backward(walker, y, grad_y, known)``,
+    with `step` (any layer: its input from its bijector's ``forward``, its call re-run
+    under a tape) or `coupling` (a coupling: one conditioner call for both).
+    """
 
     def __init__(self, context, event_ndims, grad_log_det):
         self.context = context
@@ -168,63 +174,17 @@ class _Walker:
     def backward(self, layers, y, grad_y, first_input=None):
         """From the output ``y`` of ``layers`` (and its gradient) to their input and its gradient.
 
-        ``first_input``: the known input of ``layers[0]`` (not recomputed); its
-        gradient is then not computed and ``(first_input, None)`` is returned.
+        Each layer takes its own step back (``FlowLayer.backward``, the per-layer contract:
+        recompute the input, add the local gradients). ``first_input``: the known input of
+        ``layers[0]`` (not recomputed); its gradient is then not computed and
+        ``(first_input, None)`` is returned.
         """
-        from tfp_flows.layers.factor_out import FactorOut
-
         for index in reversed(range(len(layers))):
-            layer = layers[index]
             known = first_input if index == 0 else None
-            if isinstance(layer, FactorOut):
-                y, grad_y = self._factor_out(layer, y, grad_y, known)
-                continue
-            bijector = layer.bijector(self.context, True)
-            if isinstance(bijector, Coupling):
-                y, grad_y = self._coupling(bijector, layer.trainable_variables, y, grad_y, known)
-            else:
-                y, grad_y = self._step(
-                    lambda x, layer=layer: layer(x, context=self.context, training=True),
-                    bijector, layer.trainable_variables, y, grad_y, known)
+            y, grad_y = layers[index].backward(self, y, grad_y, known)
         return y, grad_y
 
-    def _factor_out(self, layer, y, grad_y, known):
-        """`FactorOut` = its deeper levels on the kept half, after its split prior.
-
-        The prior maps ``[x_keep, x_out] -> [x_keep, z_out]`` and the deeper levels
-        ``[x_keep, z_out] -> [inner(x_keep), z_out]``: walking them in that order
-        never holds the activations of a deeper level. The prior's parameters are
-        computed once, for the recomputation of ``x_out`` and for the gradient.
-        """
-        channels = y.shape[-1]
-        sizes = [channels // 2, channels - channels // 2]
-        z_keep, z_out = tf.split(y, sizes, axis=-1)
-        grad_keep, grad_out = tf.split(grad_y, sizes, axis=-1)
-        if known is not None:
-            x_known_keep, x_known_out = tf.split(known, sizes, axis=-1)
-        x_keep, grad_keep = self.backward(layer.inner, z_keep, grad_keep,
-                                          None if known is None else x_known_keep)
-        if layer.prior is None:  # the leaving half is the base's as it is
-            return (tf.concat([x_keep, z_out], -1) if known is None else known), \
-                tf.concat([grad_keep, grad_out], -1) if known is None else None
-        prior = bijectors.FactorOut(None, layer.prior, self.context,
-                                    event_ndims=layer.event_ndims)
-        with tf.GradientTape() as tape:
-            tape.watch(x_keep)
-            self._watch_context(tape)
-            loc, log_sigma = prior.prior_params(x_keep, z_out)
-            x_out = tf.stop_gradient(z_out * tf.exp(log_sigma) + loc) if known is None \
-                else x_known_out
-            tape.watch(x_out)
-            z_out = (x_out - loc) * tf.exp(-log_sigma)
-            log_det = self._per_example(-prior.sum_b(log_sigma))
-        grads = self._gradients(tape, [z_out, log_det], [grad_out, self.grad_log_det],
-                                [x_keep, x_out], layer.prior.trainable_variables)
-        if known is not None:
-            return known, None
-        return tf.concat([x_keep, x_out], -1), tf.concat([grad_keep + grads[0], grads[1]], -1)
-
-    def _coupling(self, bijector, variables, y, grad_y, known):
+    def coupling(self, bijector, variables, y, grad_y, known=None):
         """A coupling: its conditioner runs once, for the recomputation of ``x_b`` and for
         the gradient (``x_a`` is ``y_a``; only ``x_b`` needs the inverse)."""
         partition = bijector.partition
@@ -232,15 +192,15 @@ class _Walker:
         x_a, x_b = (y_a, None) if known is None else partition.split(known)
         with tf.GradientTape() as tape:
             tape.watch(x_a)
-            self._watch_context(tape)
+            self.watch_context(tape)
             params = bijector.conditioner_params(x_a, y_b)
             if known is None:
                 x_b = tf.stop_gradient(bijector.forward_b(y_b, params)[0])
             tape.watch(x_b)
             z_b, log_det = bijector.inverse_b(x_b, params)
             z = partition.merge(x_a, z_b)
-            log_det = self._per_example(bijector.sum_b(log_det))
-        grads = self._gradients(tape, [z, log_det], [grad_y, self.grad_log_det], [x_a, x_b],
+            log_det = self.per_example(bijector.sum_b(log_det))
+        grads = self.gradients(tape, [z, log_det], [grad_y, self.grad_log_det], [x_a, x_b],
                                 variables)
         if known is not None:
             return known, None
@@ -250,7 +210,7 @@ class _Walker:
             parts = partition.split(x)
         return x, tape.gradient(parts, x, output_gradients=grads)
 
-    def _step(self, normalize, bijector, variables, y, grad_y, known):
+    def step(self, normalize, bijector, variables, y, grad_y, known=None):
         """Any layer: recompute its input with its bijector, re-run it under a tape."""
         if known is None:
             # New tensors on both sides: TFP's cache must not hand back a stored input.
@@ -259,22 +219,22 @@ class _Walker:
             x = known
         with tf.GradientTape() as tape:
             tape.watch(x)
-            self._watch_context(tape)
+            self.watch_context(tape)
             z, log_det = normalize(x)
-            log_det = self._per_example(log_det)
-        grads = self._gradients(tape, [z, log_det], [grad_y, self.grad_log_det],
+            log_det = self.per_example(log_det)
+        grads = self.gradients(tape, [z, log_det], [grad_y, self.grad_log_det],
                                 [] if known is not None else [x], variables)
         return x, (grads[0] if known is None else None)
 
-    def _watch_context(self, tape):
+    def watch_context(self, tape):
         if self.context is not None:
             tape.watch(self.context)
 
-    def _per_example(self, log_det):
+    def per_example(self, log_det):
         """The log-det in the loss's dtype, one value per example (a constant one is a scalar)."""
         return tf.cast(log_det, self.grad_log_det.dtype) + tf.zeros_like(self.grad_log_det)
 
-    def _gradients(self, tape, targets, output_gradients, inputs, variables):
+    def gradients(self, tape, targets, output_gradients, inputs, variables):
         """Gradients of ``inputs`` (returned); those of ``variables`` and the context are added up."""
         variables = list(variables)
         context = [] if self.context is None else [self.context]
