@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import tfp_flows
+from tfp_flows import cli
 
 TINY = ["--epochs", "1", "--batch-size", "64", "--num-steps", "2", "--hidden", "8", "--no-jit"]
 
@@ -99,13 +100,27 @@ def write_bad_files(root):
     (["evaluate", "broken.keras"], "not a readable .keras archive"),
     (["export", "absent.keras"], "absent.keras: no such model file"),
 ])
-def test_bad_input_exits_2_with_one_line_and_no_output(args, message, tmp_path):
+def test_bad_input_exits_2_with_one_line_and_no_output(args, message, tmp_path, monkeypatch,
+                                                      capsys):
+    """In-process (``main``, what the console script calls): one subprocess below checks
+    that the exit code and stderr reach the shell as they are."""
     write_bad_files(tmp_path)
-    result = tfp_flows_cmd(*args, "--out" if args[0] != "evaluate" else "--seed",
-                           "result" if args[0] != "evaluate" else "0", cwd=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    argv = [*args, "--out" if args[0] != "evaluate" else "--seed",
+            "result" if args[0] != "evaluate" else "0"]
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("tfp-flows: error:"), captured.err
+    assert message in lines[0]
+    assert "Traceback" not in captured.err and not captured.out.strip()
+    assert not (tmp_path / "result").exists() and not list(tmp_path.glob(".result.partial-*"))
+
+
+def test_bad_input_from_the_shell_exits_2_with_one_line(tmp_path):
+    write_bad_files(tmp_path)
+    result = tfp_flows_cmd("train", "--data", "holes.csv", "--out", "result", cwd=tmp_path)
     assert result.returncode == 2, (result.stdout, result.stderr)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("tfp-flows: error:"), result.stderr
-    assert message in lines[0]
-    assert "Traceback" not in result.stderr
-    assert not (tmp_path / "result").exists() and not list(tmp_path.glob(".result.partial-*"))
+    assert len(lines) == 1 and "2 of 4 rows contain NaN or infinity" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "result").exists()
