@@ -47,6 +47,25 @@ def _vector_steps(num_steps: int, actnorm: bool, linear: str, seed, coupling) ->
     return flow_layers
 
 
+def _context_only_steps(num_steps: int, actnorm: bool, transform, hidden_units, activation,
+                        seed) -> list:
+    """``num_steps`` of [`ActNorm`,] an elementwise ``transform()`` of a 1-D event.
+
+    A coupling cannot split one entry, so each step is a `MaskedAutoregressive` layer
+    over ``d = 1``: its MADE's hidden units see the context alone (no entry comes
+    before the only one), which is the conditional elementwise map a coupling of a
+    1-D event would be; without a context its parameters are learned constants.
+    """
+    flow_layers = []
+    for step in range(num_steps):
+        if actnorm:
+            flow_layers.append(layers.ActNorm())
+        flow_layers.append(layers.MaskedAutoregressive(
+            transform(), hidden_units=hidden_units, activation=activation,
+            seed=None if seed is None else seed + step))
+    return flow_layers
+
+
 def RealNVP(event_size: int, num_steps: int = 16, hidden_units=(64, 64),  # noqa: N802
             coupling: str = "affine", num_bins: int = 8, linear: str = "auto",
             actnorm: bool | None = None, log_scale_bound: float = 3.0, context_shape=None,
@@ -56,6 +75,11 @@ def RealNVP(event_size: int, num_steps: int = 16, hidden_units=(64, 64),  # noqa
 
     Dinh et al., "Density estimation using Real NVP", arXiv:1605.08803, with Glow's
     ActNorm and LU-decomposed mixing (arXiv:1807.03039) between couplings.
+
+    A 1-D event (``event_size=1``) has no half to condition on: each step is then an
+    elementwise affine (``coupling="affine"``) or spline (``"spline"``) map whose
+    parameters come from an MLP of the context alone (a `MaskedAutoregressive` layer
+    over one entry), with ActNorm only if ``actnorm=True``; other couplings raise.
 
     Args:
         event_size: dimension ``d`` of the data.
@@ -86,9 +110,25 @@ def RealNVP(event_size: int, num_steps: int = 16, hidden_units=(64, 64),  # noqa
         raise ValueError(f"RealNVP: expected linear in ['auto', 'lu', 'reverse']; got {linear!r}.")
     if linear == "auto":
         linear = "reverse" if int(event_size) == 2 else "lu"
-    if int(event_size) < 2 or int(num_steps) < 1:
-        raise ValueError(f"RealNVP: expected event_size >= 2 and num_steps >= 1; got "
+    if int(event_size) < 1 or int(num_steps) < 1:
+        raise ValueError(f"RealNVP: expected event_size >= 1 and num_steps >= 1; got "
                          f"event_size={event_size}, num_steps={num_steps}.")
+    if int(event_size) == 1:
+        if coupling not in ("affine", "spline"):
+            raise ValueError(f"RealNVP: a 1-D event has no half to condition on, so each step "
+                             f"is an affine or spline map conditioned on the context alone; "
+                             f"expected coupling 'affine' or 'spline' for event_size=1; got "
+                             f"{coupling!r}.")
+        if coupling == "affine":
+            def transform():
+                return bijectors.AffineTransform(float(log_scale_bound))
+        else:
+            def transform():
+                return bijectors.SplineTransform(num_bins)
+        return Flow(_context_only_steps(num_steps, bool(actnorm), transform, hidden_units,
+                                        "relu", seed),
+                    (1,), context_shape=context_shape, num_classes=num_classes,
+                    embedding_dim=embedding_dim, name=name)
     if actnorm is None:
         actnorm = not (coupling == "affine" and linear == "reverse")
     flow_layers = _vector_steps(num_steps, actnorm, linear, seed, lambda partition: coupling_class(
@@ -173,8 +213,14 @@ def NSF(event_size: int, num_steps: int = 8, hidden_units=(64, 64),  # noqa: N80
     (median of seeds 0, 1, 2; each <= 0.319) on two moons after 3,000 steps of batch
     256 at Adam 1e-3 (``examples/two_moons_spline_maf.py``).
 
+    A 1-D event (``event_size=1``) has no half to condition on: each step is then
+    [ActNorm,] a spline of the one entry whose parameters come from an MLP of the context
+    alone (a `MaskedAutoregressive` layer over one entry; without a context, learned
+    constants). On a sharp bimodal 1-D target given 6 features this reaches -0.855 nats
+    against zuko's ``NSF(1, context=6)`` -0.906 (``docs/conditional.md``).
+
     Args:
-        event_size: dimension ``d >= 2`` of the data.
+        event_size: dimension ``d >= 1`` of the data.
         num_steps: number of couplings.
         hidden_units: widths of each conditioner `MLP`.
         num_bins: ``K``, bins of each spline.
@@ -184,9 +230,15 @@ def NSF(event_size: int, num_steps: int = 8, hidden_units=(64, 64),  # noqa: N80
         context_shape / num_classes / embedding_dim: see `Flow`.
         seed: seed of the LU initial rotations.
     """
-    if int(event_size) < 2 or int(num_steps) < 1:
-        raise ValueError(f"NSF: expected event_size >= 2 and num_steps >= 1; got "
+    if int(event_size) < 1 or int(num_steps) < 1:
+        raise ValueError(f"NSF: expected event_size >= 1 and num_steps >= 1; got "
                          f"event_size={event_size}, num_steps={num_steps}.")
+    if int(event_size) == 1:
+        return Flow(_context_only_steps(num_steps, actnorm,
+                                        lambda: bijectors.SplineTransform(num_bins, bound),
+                                        hidden_units, activation, seed),
+                    (1,), context_shape=context_shape, num_classes=num_classes,
+                    embedding_dim=embedding_dim, name=name)
     flow_layers = _vector_steps(num_steps, actnorm, "lu", seed, lambda partition: layers.SplineCoupling(
         partition, hidden_units=hidden_units, num_bins=num_bins, bound=bound, activation=activation))
     return Flow(flow_layers, (event_size,), context_shape=context_shape,

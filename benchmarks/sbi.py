@@ -1,0 +1,327 @@
+"""Conditional densities against zuko on simulation-based-inference tasks (issue 23).
+
+``python -m benchmarks.sbi [--tasks NAME ...] [--models NAME ...] [--seeds 1 2 3]
+[--steps 3000] [--peer PYTHON]``
+
+Each task is a seeded simulator of ``(theta, x)`` pairs; a flow learns the posterior
+``q(theta | x)`` (``theta`` the event, ``x`` the context). Every model of a seed sees
+the same 80,000 training simulations, cut into the same ``steps`` batches of 256
+(drawn with replacement), trains with ``Adam(1e-3)`` and no schedule, and is scored by
+the mean of ``-log q(theta | x)`` over 20,000 fresh simulations (nats; lower is better).
+
+Tasks (the simulators are written out below, a few lines each):
+
+- ``sharp1d``: a 1-D target given 6 standard-normal features: two modes whose weight,
+  position, gap and width (0.01 to 0.6) depend on the features.
+- ``two_moons``: SBI two moons (Greenberg et al. 2019, arXiv:1905.07488), 2-D | 2-D.
+- ``slcp``: simple likelihood, complex posterior (Papamakarios et al. 2019,
+  arXiv:1805.07226), 5-D | 8-D (four draws of a 2-D Gaussian).
+- ``gaussian_linear``: 10-D | 10-D, prior and noise covariance 0.1 I (Lueckmann et al.
+  2021, arXiv:2101.04653); its exact posterior's NLL is printed as ``floor``.
+- ``gaussian_mixture``: 2-D | 2-D, ``theta ~ U(-10, 10)^2``, ``x ~ N(theta, I) / 2 +
+  N(theta, 0.01 I) / 2`` (ibid.).
+
+Models: ``nsf`` and ``maf`` are this package's builders at their defaults but for the
+size, which is the peer's: 3 transforms with 128x128 ReLU conditioners (``NSF(d,
+num_steps=3, hidden_units=(128, 128), context_shape=(c,))``, ``MAF(...)`` likewise);
+``zuko_nsf`` and ``zuko_maf`` are ``zuko.flows.NSF(d, c, transforms=3,
+hidden_features=(128, 128))`` and ``MAF(...)`` at zuko's other defaults (8 bins on
+[-5, 5]), trained by ``--peer PYTHON``, an interpreter with ``torch`` and ``zuko`` (a
+separate environment; never a dependency of this package) on the very same batches.
+Rows named ``ablation:...`` build variants (see `VARIANTS`). Both sides run on one
+thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import tfp_flows
+from benchmarks import _common
+from tfp_flows.conditioners import MADE
+from tfp_flows.conditioners.mlp import hidden_initializers
+from tfp_flows.layers import masked_autoregressive
+
+LR, BATCH, SPE = 1e-3, 256, 16
+NUM_TRAIN, NUM_TEST = 80_000, 20_000
+TRANSFORMS, HIDDEN = 3, (128, 128)
+
+
+# -- the simulators: (theta, x) pairs from a seeded generator ---------------------------------
+
+
+def _sharp1d_params(x):
+    weight = 1.0 / (1.0 + np.exp(-(4.0 * x[:, 0] + 2.0 * x[:, 1] * x[:, 2])))
+    centre = 1.5 * np.sin(2.0 * x[:, 1] + x[:, 2]) + 0.5 * x[:, 3] * x[:, 4]
+    gap = 1.0 + 0.5 * np.tanh(x[:, 4])
+    width = 0.05 * np.exp(0.6 * x[:, 5])
+    return weight, centre, gap, width
+
+
+def sharp1d(n, rng):
+    """``theta`` 1-D given ``x ~ N(0, I_6)``: two modes ``centre +- gap / 2`` of width
+    0.01 to 0.3, the upper one with probability ``weight``; all four depend on ``x``."""
+    x = rng.standard_normal((n, 6))
+    weight, centre, gap, width = _sharp1d_params(x)
+    upper = rng.uniform(size=n) < weight
+    theta = centre + np.where(upper, gap, -gap) / 2 + width * rng.standard_normal(n)
+    return theta[:, None], x
+
+
+def sharp1d_nll(theta, x):
+    """The exact ``-log p(theta | x)`` of `sharp1d` (the floor)."""
+    weight, centre, gap, width = _sharp1d_params(x)
+
+    def normal(mean):
+        return np.exp(-0.5 * ((theta[:, 0] - mean) / width) ** 2) / (width * np.sqrt(2 * np.pi))
+
+    density = weight * normal(centre + gap / 2) + (1 - weight) * normal(centre - gap / 2)
+    return float(np.mean(-np.log(density)))
+
+
+def two_moons(n, rng):
+    theta = rng.uniform(-1.0, 1.0, (n, 2))
+    angle = rng.uniform(-np.pi / 2, np.pi / 2, n)
+    radius = 0.1 + 0.01 * rng.standard_normal(n)
+    p = np.stack([radius * np.cos(angle) + 0.25, radius * np.sin(angle)], axis=1)
+    shift = np.stack([-np.abs(theta[:, 0] + theta[:, 1]), -theta[:, 0] + theta[:, 1]], 1)
+    return theta, p + shift / np.sqrt(2.0)
+
+
+def slcp(n, rng):
+    theta = rng.uniform(-3.0, 3.0, (n, 5))
+    s1, s2, rho = theta[:, 2] ** 2, theta[:, 3] ** 2, np.tanh(theta[:, 4])
+    eps = rng.standard_normal((n, 4, 2))
+    # x = m + L eps with L the Cholesky factor of [[s1^2, rho s1 s2], [rho s1 s2, s2^2]]
+    first = s1[:, None] * eps[..., 0]
+    second = s2[:, None] * (rho[:, None] * eps[..., 0] + np.sqrt(1 - rho[:, None] ** 2) * eps[..., 1])
+    x = np.stack([theta[:, None, 0] + first, theta[:, None, 1] + second], axis=-1)
+    return theta, x.reshape(n, 8)
+
+
+def gaussian_linear(n, rng):
+    theta = np.sqrt(0.1) * rng.standard_normal((n, 10))
+    return theta, theta + np.sqrt(0.1) * rng.standard_normal((n, 10))
+
+
+def gaussian_linear_nll(theta, x):
+    """Exact posterior: ``N(x / 2, 0.05 I)``."""
+    var = 0.05
+    return float(np.mean(np.sum(0.5 * (theta - x / 2) ** 2 / var + 0.5 * np.log(2 * np.pi * var),
+                                axis=1)))
+
+
+def gaussian_mixture(n, rng):
+    theta = rng.uniform(-10.0, 10.0, (n, 2))
+    scale = np.where(rng.uniform(size=(n, 1)) < 0.5, 1.0, 0.1)
+    return theta, theta + scale * rng.standard_normal((n, 2))
+
+
+TASKS = {"sharp1d": (sharp1d, sharp1d_nll), "two_moons": (two_moons, None),
+         "slcp": (slcp, None), "gaussian_linear": (gaussian_linear, gaussian_linear_nll),
+         "gaussian_mixture": (gaussian_mixture, None)}
+
+
+def task_data(task, seed, steps):
+    """Training batches ``[steps, 256, .]`` (theta and x) and a fresh test set, float32."""
+    simulate = TASKS[task][0]
+    rng = np.random.default_rng([seed, 0])
+    theta, x = simulate(NUM_TRAIN, rng)
+    rows = np.random.default_rng([seed, 1]).integers(0, NUM_TRAIN, (steps, BATCH))
+    test_theta, test_x = simulate(NUM_TEST, np.random.default_rng([seed, 2]))
+    f32 = np.float32
+    return {"theta": theta[rows].astype(f32), "x": x[rows].astype(f32),
+            "test_theta": test_theta.astype(f32), "test_x": test_x.astype(f32)}
+
+
+# -- our models -------------------------------------------------------------------------------
+
+
+def _builder(name):
+    def make(d, c):
+        builder = tfp_flows.NSF if name == "nsf" else tfp_flows.MAF
+        return builder(d, num_steps=TRANSFORMS, hidden_units=HIDDEN, context_shape=(c,))
+    return make
+
+
+# Ablation rows: name -> flow factory (d, c) -> Flow. Filled by the diagnosis.
+class JointMADE(MADE):
+    """A change tried and not kept: the first layer initialised as one dense layer over
+    ``[x, context]`` (PyTorch's ``nn.Linear``, zuko's ``MaskedMLP``): context kernel and
+    first biases ``U(+-1/sqrt(d + c))``, instead of a Glorot-uniform context kernel and
+    biases ``U(+-1/sqrt(d))`` (``U(+-1)`` for a 1-D target)."""
+
+    def build(self, x_shape, context_shape=None):
+        super().build(x_shape, context_shape)
+        if context_shape is not None:
+            kernel, bias = hidden_initializers(self.initializer,
+                                               self.event_size + int(context_shape[-1]))
+            self.biases[0].assign(bias(self.biases[0].shape))
+            self.kernels[0].assign(kernel(self.kernels[0].shape))
+            self.context_kernel.assign(kernel(self.context_kernel.shape))
+
+
+class RandomLastMADE(MADE):
+    """The last layer ``U(+-1/sqrt(fan_in))`` (PyTorch's, zuko's) instead of zero."""
+
+    def build(self, x_shape, context_shape=None):
+        super().build(x_shape, context_shape)
+        for weight in (self.kernels[-1], self.biases[-1]):
+            bound = 1.0 / np.sqrt(self.kernels[-1].shape[0])
+            weight.assign(keras.initializers.RandomUniform(-bound, bound)(weight.shape))
+
+
+def _maf(made=None, **kwargs):
+    """``MAF`` at the peer's size; ``made``: a `MADE` subclass to build it with."""
+    def make(d, c):
+        if made is not None:
+            masked_autoregressive.MADE = made
+        try:
+            return tfp_flows.MAF(d, num_steps=TRANSFORMS, hidden_units=HIDDEN, context_shape=(c,),
+                                 **kwargs)
+        finally:
+            masked_autoregressive.MADE = MADE
+    return make
+
+
+# Ablation rows: name -> flow factory (d, c) -> Flow.
+VARIANTS = {
+    "nsf": _builder("nsf"), "maf": _builder("maf"),
+    "maf joint": _maf(JointMADE),
+    "maf_spline": _maf(transform="spline"),
+    "maf_spline joint": _maf(JointMADE, transform="spline"),
+    "maf_spline last random": _maf(RandomLastMADE, transform="spline"),
+    "maf_spline B5": _maf(transform="spline", bound=5.0),
+    "maf_spline B4 K16": _maf(transform="spline", bound=4.0, num_bins=16),
+    "maf_spline B5 K16": _maf(transform="spline", bound=5.0, num_bins=16),
+    "maf_spline B5 no ActNorm": _maf(transform="spline", bound=5.0, actnorm=False),
+    "maf_spline B5 no ActNorm last random": _maf(RandomLastMADE, transform="spline", bound=5.0,
+                                                 actnorm=False),
+    "maf_spline joint B5 no ActNorm": _maf(JointMADE, transform="spline", bound=5.0,
+                                           actnorm=False),
+    "nsf no ActNorm": lambda d, c: tfp_flows.NSF(d, num_steps=TRANSFORMS, hidden_units=HIDDEN,
+                                                 context_shape=(c,), actnorm=False),
+    "nsf B5": lambda d, c: tfp_flows.NSF(d, num_steps=TRANSFORMS, hidden_units=HIDDEN,
+                                         context_shape=(c,), bound=5.0),
+    "nsf K8": lambda d, c: tfp_flows.NSF(d, num_steps=TRANSFORMS, hidden_units=HIDDEN,
+                                         context_shape=(c,), num_bins=8),
+    "nsf 6 steps": lambda d, c: tfp_flows.NSF(d, num_steps=6, hidden_units=HIDDEN,
+                                              context_shape=(c,)),
+}
+
+
+def run_ours(model, data):
+    theta, x = data["theta"], data["x"]
+    flow = VARIANTS[model](theta.shape[-1], x.shape[-1])
+    flow.compile(optimizer=keras.optimizers.Adam(LR), jit_compile=True, steps_per_execution=SPE)
+    flow.fit(theta.reshape(-1, theta.shape[-1]), x.reshape(-1, x.shape[-1]), batch_size=BATCH,
+             epochs=1, shuffle=False, verbose=0)
+    log_q = np.concatenate([flow.log_prob(data["test_theta"][i:i + 5000],
+                                          data["test_x"][i:i + 5000]).numpy()
+                            for i in range(0, NUM_TEST, 5000)])
+    return float(-np.mean(log_q))
+
+
+# -- the peer (another interpreter) -----------------------------------------------------------
+
+PEER_SCRIPT = r"""
+import json, sys
+import numpy as np, torch, zuko
+torch.set_num_threads(1)
+spec = json.loads(sys.argv[1])
+data = np.load(spec["data"])
+theta, x = torch.from_numpy(data["theta"]), torch.from_numpy(data["x"])
+d, c = theta.shape[-1], x.shape[-1]
+torch.manual_seed(spec["seed"])
+make = zuko.flows.NSF if spec["model"] == "zuko_nsf" else zuko.flows.MAF
+flow = make(d, c, transforms=spec["transforms"], hidden_features=tuple(spec["hidden"]))
+opt = torch.optim.Adam(flow.parameters(), lr=spec["lr"])
+for tb, xb in zip(theta, x):
+    loss = -flow(xb).log_prob(tb).mean()
+    opt.zero_grad(); loss.backward(); opt.step()
+with torch.no_grad():
+    t, c = torch.from_numpy(data["test_theta"]), torch.from_numpy(data["test_x"])
+    nll = -torch.cat([flow(c[i:i + 5000]).log_prob(t[i:i + 5000])
+                      for i in range(0, len(t), 5000)]).mean().item()
+print(json.dumps({"nll": nll}))
+"""
+
+
+def run_peer(python, model, data, seed):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "data.npz")
+        np.savez(path, **data)
+        spec = {"data": path, "model": model, "seed": seed, "lr": LR,
+                "transforms": TRANSFORMS, "hidden": list(HIDDEN)}
+        done = subprocess.run([python, "-c", PEER_SCRIPT, json.dumps(spec)],
+                              capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"peer {model} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])["nll"]
+
+
+# -- driver -----------------------------------------------------------------------------------
+
+
+def main(argv=None):
+    def extra(parser):
+        parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+        parser.add_argument("--models", nargs="+", default=None,
+                            help="nsf, maf, zuko_nsf, zuko_maf, or a row of VARIANTS")
+        parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+        parser.add_argument("--steps", type=int, default=None)
+        parser.add_argument("--peer", default=None, metavar="PYTHON",
+                            help="an interpreter with torch and zuko (adds zuko_nsf, zuko_maf)")
+        parser.add_argument("--out", default=None, help="JSON file name under benchmarks/results")
+
+    args = _common.parse_args(__doc__.splitlines()[0], argv, extra)
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    steps = args.steps or (50 if args.quick else 3000)
+    models = args.models or (["nsf", "maf"] + (["zuko_nsf", "zuko_maf"] if args.peer else []))
+    results = {}
+    for task in args.tasks:
+        floor = TASKS[task][1]
+        for seed in args.seeds:
+            data = task_data(task, seed, steps)
+            if floor is not None:
+                results.setdefault((task, "floor (exact posterior)"), []).append(
+                    floor(data["test_theta"].astype(np.float64), data["test_x"].astype(np.float64)))
+            for model in models:
+                start = time.perf_counter()
+                if model.startswith("zuko"):
+                    if not args.peer:
+                        raise SystemExit(f"{model} needs --peer PYTHON")
+                    nll = run_peer(args.peer, model, data, seed)
+                else:
+                    keras.utils.set_random_seed(seed)
+                    nll = run_ours(model, data)
+                results.setdefault((task, model), []).append(nll)
+                print(f"{task} seed {seed} {model}: {nll:.4f} "
+                      f"({time.perf_counter() - start:.0f} s)", flush=True)
+    print(f"\ntest NLL -log q(theta | x), nats; {steps} steps of batch {BATCH}, Adam({LR}); "
+          f"seeds {args.seeds}\n")
+    print("| task | model | " + " | ".join(f"seed {s}" for s in args.seeds) + " | mean |")
+    print("|---" * (len(args.seeds) + 3) + "|")
+    for (task, model), values in results.items():
+        print(f"| {task} | {model} | " + " | ".join(f"{v:.3f}" for v in values)
+              + f" | {np.mean(values):.3f} |")
+    _common.RESULTS.mkdir(parents=True, exist_ok=True)
+    path = _common.RESULTS / (args.out or "sbi.json")
+    path.write_text(json.dumps({"steps": steps, "seeds": args.seeds,
+                                "results": {f"{t} / {m}": v for (t, m), v in results.items()},
+                                "machine": _common.machine_info()}, indent=2, default=str))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
