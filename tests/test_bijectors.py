@@ -132,6 +132,15 @@ REGISTRY = {
 }
 
 
+ABSTRACT = {"Coupling", "FlowBijector", "Linear"}  # templates, checked through subclasses
+
+
+def test_every_public_bijector_is_in_the_registry():
+    public = {name for name in bijectors.__all__ if isinstance(getattr(bijectors, name), type)
+              and issubclass(getattr(bijectors, name), tfp.bijectors.Bijector)}
+    assert public - ABSTRACT - {key.split("/")[0] for key in REGISTRY} == set()
+
+
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_bijector_passes_checker(name):
     event_shape, make = REGISTRY[name]

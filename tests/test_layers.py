@@ -3,12 +3,14 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from tfp_flows import bijectors, layers
 from tfp_flows.bijectors import Checkerboard, HalfSplit, TokenStripes
 from tfp_flows.conditioners import ViT
 from tfp_flows.testing import check_layer
 
+tfb = tfp.bijectors
 CONTEXT = np.random.default_rng(2).standard_normal((1, 3))
 
 
@@ -60,7 +62,21 @@ REGISTRY = {
         context),
     "MaskedAutoregressive/iaf": ((3,), lambda dt: layers.MaskedAutoregressive(
         hidden_units=(8,), inverse_autoregressive=True, dtype=dt), None),
+    "FixedBijector": ((3,), lambda dt: layers.FixedBijector(
+        tfb.SinhArcsinh(tf.constant(0.3, dt), tf.constant(1.2, dt)), dtype=dt), None),
+    "Dequantize": ((2, 2, 1), lambda dt: layers.Dequantize(17, dtype=dt), None),
 }
+ABSTRACT = {"FlowLayer"}  # templates, checked through their subclasses
+# Rank-changing maps: the checker's event rank is one on both sides; their bijectors
+# pass it inside a chain (tests/test_bijectors.py, "Patchify/chain") and tests/test_jet.py
+# trains and saves them.
+RANK_CHANGING = {"Patchify", "Unpatchify"}
+
+
+def test_every_public_layer_is_in_the_registry():
+    public = {name for name in layers.__all__ if isinstance(getattr(layers, name), type)
+              and issubclass(getattr(layers, name), layers.FlowLayer)}
+    assert public - ABSTRACT - RANK_CHANGING - {key.split("/")[0] for key in REGISTRY} == set()
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))

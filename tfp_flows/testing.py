@@ -172,7 +172,9 @@ def randomize_weights(layer, seed: int = 0, scale: float = 0.3) -> None:
 
 def check_layer(make_layer: Callable[[tf.DType], object], event_shape, *, context=None,
                 seed: int = 0, scale: float = 0.3, **kwargs) -> None:
-    """Checks the bijector of a Keras flow layer, and that its weights get gradients.
+    """Checks the bijector of a Keras flow layer, that its call (the training path) and
+    its bijector in a ``tfb.Chain`` (TFP's path) compute one map, and that its weights get
+    gradients.
 
     ``make_layer(dtype)`` returns an unbuilt layer; ``event_shape`` is its input (data)
     shape; ``context`` a function ``dtype -> tensor`` for conditional layers.
@@ -197,6 +199,19 @@ def check_layer(make_layer: Callable[[tf.DType], object], event_shape, *, contex
     layer, c = layers[tf.float32]
     x = tf.random.stateless_normal((1 if c is None else c.shape[0],) + event_shape,
                                    seed=(seed, 1))
+    # One map, two paths: the layer's call (what training runs) and its bijector's
+    # inverse (what TFP's methods run, through a tfb.Chain of the layers' bijectors).
+    # A layer that adds dequantization noise maps k + u: give it u = 0.
+    noise = {"noise": tf.zeros_like(x)} if getattr(layer, "takes_noise", False) else {}
+    z_call, log_det_call = layer(x, context=c, training=False, **noise)
+    chain = tfp.bijectors.Chain([layer.bijector(c)])
+    z_tfp = chain.inverse(tf.identity(x))
+    log_det_tfp = chain.inverse_log_det_jacobian(tf.identity(x), event_ndims=len(event_shape))
+    np.testing.assert_allclose(z_call, z_tfp, rtol=1e-5, atol=1e-5,
+                               err_msg=f"{layer.name}: call and bijector disagree")
+    np.testing.assert_allclose(*np.broadcast_arrays(log_det_call, log_det_tfp),
+                               rtol=1e-4, atol=1e-4,
+                               err_msg=f"{layer.name}: call and bijector log-dets disagree")
     with tf.GradientTape() as tape:
         z, log_det = layer(x, context=c, training=False)
         loss = tf.reduce_sum(z ** 2) + tf.reduce_sum(log_det)
