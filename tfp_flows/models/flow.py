@@ -140,7 +140,8 @@ class Flow(keras.Model):
         if len(dtypes) > 1:
             raise ValueError(f"Flow: expected flow layers of one dtype; got {sorted(dtypes)}.")
         self.float_dtype = tf.as_dtype(dtypes.pop())
-        self._loss_tracker = keras.metrics.Mean(name="loss")
+        # The epoch's mean NLL, logged as "loss" (Keras' own loss tracker is not used).
+        self.nll_tracker = keras.metrics.Mean(name="loss")
         # Noise of the evaluation bound: reset by every evaluate(), so it is repeatable.
         self._evaluation_noise = keras.random.SeedGenerator(0, name="evaluation_noise")
         self._functions = GraphFunctions()
@@ -381,7 +382,7 @@ class Flow(keras.Model):
 
     @property
     def metrics(self):
-        return [self._loss_tracker]
+        return [self.nll_tracker]
 
     def _unpack(self, data):
         """``(x, context, sample_weight)`` of a batch; an unconditional flow ignores the
@@ -396,12 +397,12 @@ class Flow(keras.Model):
     def _update_metrics(self, nll, data):
         # As Keras' own loss tracker: the epoch's loss is the mean over examples.
         batch = tf.shape(tf.nest.flatten(data)[0])[0]
-        self._loss_tracker.update_state(nll, sample_weight=batch)
+        self.nll_tracker.update_state(nll, sample_weight=batch)
         return self.metrics_logs()
 
     def metrics_logs(self):
         """``{"loss", "bits_per_dim"}`` of the steps so far this epoch (read only)."""
-        loss = self._loss_tracker.result()  # bits/dim is a fixed multiple: one tracker
+        loss = self.nll_tracker.result()  # bits/dim is a fixed multiple: one tracker
         results = {"loss": loss, "bits_per_dim": metrics.bits_per_dim(loss, self.event_size)}
         if is_multi_worker(tf.distribute.get_strategy()):
             # Keras 3 reduces metrics across workers with a mean over axis 0, which a
