@@ -216,8 +216,9 @@ def NSF(event_size: int, num_steps: int = 8, hidden_units=(64, 64),  # noqa: N80
     A 1-D event (``event_size=1``) has no half to condition on: each step is then
     [ActNorm,] a spline of the one entry whose parameters come from an MLP of the context
     alone (a `MaskedAutoregressive` layer over one entry; without a context, learned
-    constants). On a sharp bimodal 1-D target given 6 features this reaches -0.855 nats
-    against zuko's ``NSF(1, context=6)`` -0.906 (``docs/conditional.md``).
+    constants). On a sharp bimodal 1-D target given 6 features, at 3 steps of 128x128,
+    this reaches a test NLL of -0.980 nats against -0.906 for zuko's ``NSF(1, context=6)``
+    (mean of 3 seeds, ``docs/conditional.md``).
 
     Args:
         event_size: dimension ``d >= 1`` of the data.
