@@ -15,51 +15,17 @@ from tfp_flows.distribute import is_multi_worker
 from tfp_flows.layers.base import LayerChain, build_sequence, walk
 from tfp_flows.layers.dequantize import Dequantize
 from tfp_flows.models import inputs
+from tfp_flows.models.graphs import GraphFunctions
 from tfp_flows.training import (
     Engine,
     check_backprop,
     initialize_actnorm,
+    initialize_for_fit,
     inverse_gradients,
-    pending_actnorms,
+    weights,
 )
 
 tfd = tfp.distributions
-
-
-class GraphFunctions:
-    """A flow's cached ``tf.function`` graphs, by name (a plain object: Keras and
-    TensorFlow track nothing inside it, so the functions are neither saved nor exported).
-
-    No autograph: a flow has no tensor-dependent Python control flow, and autograph
-    re-reads source files (and fails on lambdas) at trace time.
-    """
-
-    def __init__(self):
-        self._functions = {}
-
-    def get(self, name: str, fn, jit_compile: bool = False):
-        """The function cached as ``name``, made from ``fn`` on first use."""
-        if name not in self._functions:
-            self._functions[name] = tf.function(fn, reduce_retracing=True, autograph=False,
-                                                jit_compile=jit_compile)
-        return self._functions[name]
-
-    def clear(self, name: str) -> None:
-        self._functions.pop(name, None)
-
-
-def _is_no_context(flow, y) -> bool:
-    """Whether ``y`` is the empty context of `_no_context` (Keras' validation passes it)."""
-    return not flow.conditional and y is not None and len(np.shape(y)) == 2 \
-        and np.shape(y)[1] == 0
-
-
-def _no_context(x):
-    """An empty context per example: the place Keras needs for ``sample_weight`` when an
-    unconditional flow has no ``y`` (`Flow._unpack` ignores it)."""
-    if isinstance(x, np.ndarray):
-        return np.zeros((len(x), 0), keras.config.floatx())
-    return tf.zeros((tf.shape(x)[0], 0), keras.config.floatx())
 
 
 @keras.saving.register_keras_serializable(package="tfp_flows")
@@ -568,11 +534,9 @@ class Flow(keras.Model):
         (`tfp_flows.training.engine`).
         """
         self._check_training_data(x, y, validation_data)
-        if sample_weight is not None and not self.conditional and y is None:
-            y = _no_context(x)
-        validation_data = self._weighted_validation(validation_data)
-        self._initialize_for_fit(x, y, batch_size or 32, validation_split
-                                 if validation_data is None else 0.0)
+        y, validation_data = weights.placed(self, x, y, sample_weight, validation_data)
+        initialize_for_fit(self, x, y, batch_size or 32,
+                           validation_split if validation_data is None else 0.0)
         if isinstance(validation_data, tf.data.Dataset):
             validation_data = self._checked_dataset(validation_data)
         kwargs = dict(batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
@@ -588,43 +552,19 @@ class Flow(keras.Model):
             self.test_function = None  # Keras traces its grouping into the function
         return super().fit(x, y, **kwargs)
 
-    def _weighted_validation(self, data):
-        """``(x, None, w)`` of an unconditional flow as ``(x, no context, w)``: Keras
-        drops weights that come without ``y``."""
-        if isinstance(data, tuple) and len(data) == 3 and data[1] is None \
-                and data[2] is not None and not self.conditional:
-            return (data[0], _no_context(data[0]), data[2])
-        return data
-
-    def initialize(self, x, context=None) -> None:
+    def initialize(self, x, context=None, *, row_ids=None) -> None:
         """Glow's data-dependent initialisation of every ActNorm layer not yet initialised,
         from the batch ``x``, now: one normalizing pass in training mode.
 
         `fit` calls it before its first step. Refuses data it cannot use before any
         weight changes: non-finite values, or values whose scale overflows the flow's
-        dtype (the initial scale would be infinite), with a ``ValueError`` naming the rows.
-        Cost: one normalizing pass over the batch.
+        dtype (the initial scale would be infinite), with a ``ValueError`` naming the rows
+        (``row_ids``: their names in the data the batch was drawn from; default their
+        positions). Cost: one normalizing pass over the batch
+        (`tfp_flows.training.initialization`).
         """
         x = self._check_x(x)
-        initialize_actnorm(self, x, self._check_context(context, x))
-
-    def _initialize_for_fit(self, x, y, batch_size, validation_split):
-        if not pending_actnorms(self):  # nothing left to initialise
-            return
-        if isinstance(x, tf.data.Dataset):
-            x, y, _ = keras.utils.unpack_x_y_sample_weight(next(iter(x)))
-            self.initialize(x, y if self.conditional else None)
-        elif isinstance(x, np.ndarray) or tf.is_tensor(x):
-            # Rows drawn at random (seeded) from the training part: data stored sorted
-            # by class or time would give a biased first slice.
-            train = len(x) - (int(len(x) - math.floor(len(x) * (1.0 - validation_split)))
-                              if validation_split else 0)
-            rows = np.sort(np.random.default_rng(0).choice(
-                train, min(batch_size, train), replace=False))
-            context = None if y is None or not self.conditional else tf.gather(y, rows)
-            batch = self._check_x(tf.gather(x, rows))
-            initialize_actnorm(self, batch, self._check_context(context, batch), row_ids=rows)
-        # other inputs (generators): the layers initialise in the first step
+        initialize_actnorm(self, x, self._check_context(context, x), row_ids)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False, **kwargs):
@@ -632,9 +572,8 @@ class Flow(keras.Model):
         loss and bits/dim are the dequantization bound over one fresh draw of ``u`` per
         example; the draws restart with every call, so a call is repeatable.
         ``sample_weight`` weights the NLL as in `fit`."""
-        self._check_training_data(x, None if _is_no_context(self, y) else y, None)
-        if sample_weight is not None and not self.conditional and y is None:
-            y = _no_context(x)
+        self._check_training_data(x, None if weights.is_no_context(self, y) else y, None)
+        y, _ = weights.placed(self, x, y, sample_weight, None)
         self._evaluation_noise.state.assign(tf.zeros_like(self._evaluation_noise.state))
         return super().evaluate(self._checked_dataset(x), y, batch_size, verbose, sample_weight,
                                 steps, callbacks, return_dict, **kwargs)

@@ -11,7 +11,11 @@ step's loss too). Cost: one normalizing pass over the batch.
 
 from __future__ import annotations
 
+import math
+
+import keras
 import numpy as np
+import tensorflow as tf
 
 from tfp_flows.layers.actnorm import ActNorm
 
@@ -59,6 +63,27 @@ def initialize_actnorm(flow, x, context=None, row_ids=None) -> None:
             variable.assign(value)
         named = row_ids[rows] if rows.any() else row_ids[np.argsort(-np.abs(values).max(1))[:5]]
         _refuse(flow, named, "values that make the initial scale or the density non-finite")
+
+
+def initialize_for_fit(flow, x, y, batch_size: int, validation_split: float = 0.0) -> None:
+    """What `tfp_flows.Flow.fit` runs first: `initialize_actnorm` on ``batch_size`` rows of
+    the training arrays drawn at random (seeded; data stored sorted by class or time
+    would give a biased first slice), outside the ``validation_split`` that Keras takes
+    from the end, or on a dataset's first batch. Other inputs (generators): the layers
+    initialise in the first step."""
+    if not pending_actnorms(flow):
+        return
+    context_of = (lambda y: y) if flow.conditional else (lambda y: None)
+    if isinstance(x, tf.data.Dataset):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(next(iter(x)))
+        flow.initialize(x, context_of(y))
+    elif isinstance(x, np.ndarray) or tf.is_tensor(x):
+        train = int(math.floor(len(x) * (1.0 - validation_split))) if validation_split \
+            else len(x)
+        rows = np.sort(np.random.default_rng(0).choice(train, min(batch_size, train),
+                                                       replace=False))
+        flow.initialize(tf.gather(x, rows), None if y is None else context_of(tf.gather(y, rows)),
+                        row_ids=rows)
 
 
 def _refuse(flow, rows, what: str):
