@@ -126,7 +126,9 @@ def registered_layers():
     return REGISTRY
 
 
-@pytest.mark.parametrize("name", sorted(registered_layers()))
+# Dequantize adds noise, which no recomputation could replay: compile refuses it after a
+# layer with weights (test_backprop_argument_is_checked_and_saved).
+@pytest.mark.parametrize("name", sorted(set(registered_layers()) - {"Dequantize"}))
 def test_every_registered_layer(name):
     """Each layer between two ActNorms, so its input is recomputed from its output."""
     event_shape, make, context = registered_layers()[name]
