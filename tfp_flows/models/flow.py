@@ -463,30 +463,34 @@ class Flow(keras.Model):
         return nll, tape.gradient(loss, self.trainable_variables)
 
     def train_step(self, data):
-        """One optimizer step on a batch: its NLL and gradients, applied only if every
-        one is finite (as Keras' ``LossScaleOptimizer`` skips a step). A step whose loss
-        or gradients are NaN or infinite changes no weight and no optimizer slot, and
-        its loss enters the logs, so that `tfp_flows.callbacks.StopOnNonFiniteLoss` or
-        ``keras.callbacks.TerminateOnNaN`` stop with the state of the last finite step.
-        Under a strategy with several replicas the update is applied as Keras does
-        (a skipped update cannot synchronise replicas there)."""
+        """One optimizer step on a batch: its NLL and gradients, applied.
+
+        Guarded (a ``fit`` with `tfp_flows.callbacks.StopOnNonFiniteLoss` or
+        ``keras.callbacks.TerminateOnNaN``; `tfp_flows.training.Engine.guarded`): a step
+        whose loss or gradients are NaN or infinite changes no weight and no optimizer
+        slot (as Keras' ``LossScaleOptimizer`` skips a step) and its loss enters the logs,
+        so the callback stops with the state of the last finite step. Unguarded, the
+        step is Keras' own (the check costs XLA a conditional: about 2x the compile time
+        of a small Glow's step). Under a strategy with several replicas the update is
+        always applied (a skipped update cannot synchronise replicas there).
+        """
         if self._replica_jit:
             nll, gradients = self._functions.get("replica_step", self.nll_and_gradients,
                                                  jit_compile=True)(data)
         else:
             nll, gradients = self.nll_and_gradients(data)
         variables = self.trainable_variables
-        if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+        if not self.engine.guarded or tf.distribute.get_strategy().num_replicas_in_sync > 1:
             self.optimizer.apply(gradients, variables)
-        else:
-            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(value)) for value in
-                                    [nll] + [g for g in gradients if g is not None]])
+            return self._update_metrics(nll, data)
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(value)) for value in
+                                [nll] + [g for g in gradients if g is not None]])
 
-            def apply():
-                self.optimizer.apply(gradients, variables)
-                return tf.constant(True)
+        def apply():
+            self.optimizer.apply(gradients, variables)
+            return tf.constant(True)
 
-            tf.cond(finite, apply, lambda: tf.constant(False))
+        tf.cond(finite, apply, lambda: tf.constant(False))
         return self._update_metrics(nll, data)
 
     def make_train_function(self, force=False):
@@ -499,8 +503,8 @@ class Flow(keras.Model):
             with self.distribute_strategy.scope():
                 self.optimizer.build(self.trainable_variables)
         function = self.engine.train_function(self, on_fallback=self._without_xla)
-        if function is None:
-            return super().make_train_function(force)
+        if function is None:  # Keras' own, traced again where the guard changed
+            return super().make_train_function(force or self.engine.retrace)
         self.train_function = function
         return function
 

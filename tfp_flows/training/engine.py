@@ -30,13 +30,18 @@ from __future__ import annotations
 
 import math
 
+import keras
 import numpy as np
 import tensorflow as tf
 
+from tfp_flows.callbacks import StopOnNonFiniteLoss
 from tfp_flows.training import array_epochs
 from tfp_flows.training.fused import AUTO, FIRST_STEPS, FusedTrainer
 
 ENGINES = ("fused", "keras")
+
+GUARDS = (StopOnNonFiniteLoss, keras.callbacks.TerminateOnNaN)
+"""Callbacks that stop at a non-finite loss: a ``fit`` with one trains guarded."""
 
 
 class Engine:
@@ -67,6 +72,8 @@ class Engine:
         self.steps_per_execution = (FIRST_STEPS if self.auto else
                                     1 if auto else int(steps_per_execution))
         self._epoch_steps = None
+        self.guarded = False  # see `plan`
+        self.retrace = False  # the guard changed since the steps were traced
 
     # -- one fit ------------------------------------------------------------------------
 
@@ -79,6 +86,13 @@ class Engine:
         each epoch of ``steps_per_epoch`` (or the data's) batches.
         """
         kwargs = dict(kwargs)
+        # Guarded where a callback stops at a non-finite loss: then the steps skip such
+        # an update (`tfp_flows.Flow.train_step`) and an execution ends at it.
+        guarded = any(isinstance(callback, GUARDS) for callback in kwargs.get("callbacks") or ())
+        self.retrace = guarded != self.guarded
+        self.guarded = guarded
+        if self.retrace and self.trainer is not None:
+            self.trainer.retrace(guarded)
         if self.auto and self.trainer is not None and self.trainer.chosen is not None:
             self.steps_per_execution = self.trainer.chosen
         epoch_steps, stream = _epoch_steps(x, kwargs), False
@@ -109,7 +123,7 @@ class Engine:
             return None
         if self.trainer is None:
             self.trainer = FusedTrainer(flow.train_step, flow.metrics_logs, flow.name,
-                                        self.requested)
+                                        self.requested, guarded=self.guarded)
         self.trainer.new_fit(self.steps_per_execution, self._epoch_steps)
         trainer = self.trainer
 

@@ -101,12 +101,15 @@ class FusedTrainer:
         steps: batches per execution, Keras' ``steps_per_execution`` (an int), or
             `AUTO`: launches then hold at most `MEMORY_BYTES` and the first launches
             are timed to choose ``chosen`` for the next ``fit``.
+        guarded: an execution ends at a step whose loss is not finite (a ``fit`` whose
+            callbacks stop there; `tfp_flows.training.engine.GUARDS`).
     """
 
-    def __init__(self, train_step, metrics_logs, name: str, steps=AUTO):
+    def __init__(self, train_step, metrics_logs, name: str, steps=AUTO, guarded: bool = False):
         self.train_step = train_step
         self.metrics_logs = metrics_logs
         self.name = name
+        self.guarded = bool(guarded)
         self.auto = steps == AUTO
         self.steps = FIRST_STEPS if self.auto else int(steps)
         # Batches per launch: the compiled loop's block holds this many. Explicit
@@ -137,6 +140,11 @@ class FusedTrainer:
                                   autograph=False)
         self.loop = tf.function(self._loop, jit_compile=jit, autograph=False)
 
+    def retrace(self, guarded: bool):
+        """The guard changed: the programs are traced again (the step changed too)."""
+        self.guarded = bool(guarded)
+        self._build(self.jit)
+
     def _going_bad(self, poisoned):
         """True once the epoch's mean loss is not finite, unless it was at the start of
         the execution (``poisoned``): then nothing new went wrong."""
@@ -144,17 +152,19 @@ class FusedTrainer:
                               | poisoned)
 
     def _single(self, batch, poisoned):
-        """One step, unless an earlier step of this execution went bad."""
+        """One step, unless (guarded) an earlier step of this execution went bad."""
+        if not self.guarded:
+            return self.train_step(batch)
         return tf.cond(self._going_bad(poisoned), self.metrics_logs,
                        lambda: self.train_step(batch))
 
     def _loop(self, block, count, poisoned):
         """Up to ``count`` steps on the first ``count`` batches of ``block``
-        (``capacity`` batches, concatenated on the batch axis). The loop ends after a
-        step that makes the epoch's mean loss not finite (that step changed no weight:
-        see `tfp_flows.Flow.train_step`), so that a callback sees the state after the
-        last finite step; with ``poisoned`` (the loss was not finite when the execution
-        began) it runs every step."""
+        (``capacity`` batches, concatenated on the batch axis). Guarded, the loop ends
+        after a step that makes the epoch's mean loss not finite (that step changed no
+        weight: see `tfp_flows.Flow.train_step`), so that a callback sees the state after
+        the last finite step; with ``poisoned`` (the loss was not finite when the
+        execution began) it runs every step."""
         capacity = self.capacity
 
         def split(leaf):
@@ -166,8 +176,11 @@ class FusedTrainer:
             self.train_step(tf.nest.map_structure(lambda part: part[i], batches))
             return (i + 1,)
 
-        tf.while_loop(lambda i: (i < count) & tf.logical_not(self._going_bad(poisoned)),
-                      body, (tf.constant(0),))
+        if self.guarded:
+            tf.while_loop(lambda i: (i < count) & tf.logical_not(self._going_bad(poisoned)),
+                          body, (tf.constant(0),))
+        else:
+            tf.while_loop(lambda i: i < count, body, (tf.constant(0),))
         return self.metrics_logs()
 
     def _fetch(self, iterator, count: int, rows_of: int):
