@@ -216,15 +216,19 @@ VARIANTS = {
                                          context_shape=(c,), num_bins=8),
     "nsf 6 steps": lambda d, c: tfp_flows.NSF(d, num_steps=6, hidden_units=HIDDEN,
                                               context_shape=(c,)),
+    "nsf standardize": lambda d, c: tfp_flows.NSF(d, num_steps=TRANSFORMS, hidden_units=HIDDEN,
+                                                  context_shape=(c,), standardize=True),
+    "maf standardize": _maf(standardize=True),
 }
 
 
 def run_ours(model, data):
     theta, x = data["theta"], data["x"]
     flow = VARIANTS[model](theta.shape[-1], x.shape[-1])
+    theta, x = theta.reshape(-1, theta.shape[-1]), x.reshape(-1, x.shape[-1])
+    flow.adapt(theta, x)  # sets the standardisation of flows built with it; else nothing
     flow.compile(optimizer=keras.optimizers.Adam(LR), jit_compile=True, steps_per_execution=SPE)
-    flow.fit(theta.reshape(-1, theta.shape[-1]), x.reshape(-1, x.shape[-1]), batch_size=BATCH,
-             epochs=1, shuffle=False, verbose=0)
+    flow.fit(theta, x, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
     log_q = np.concatenate([flow.log_prob(data["test_theta"][i:i + 5000],
                                           data["test_x"][i:i + 5000]).numpy()
                             for i in range(0, NUM_TEST, 5000)])

@@ -64,6 +64,9 @@ REGISTRY = {
         hidden_units=(8,), inverse_autoregressive=True, dtype=dt), None),
     "FixedBijector": ((3,), lambda dt: layers.FixedBijector(
         tfb.SinhArcsinh(tf.constant(0.3, dt), tf.constant(1.2, dt)), dtype=dt), None),
+    "Standardize": ((2, 3), lambda dt: layers.Standardize(
+        mean=[[0.5, -1.0, 2.0], [0.0, 3.0, -0.2]], std=[[2.0, 0.5, 1.5], [0.3, 4.0, 1.0]],
+        dtype=dt), None),
     "Dequantize": ((2, 2, 1), lambda dt: layers.Dequantize(17, dtype=dt), None),
 }
 ABSTRACT = {"FlowLayer"}  # templates, checked through their subclasses

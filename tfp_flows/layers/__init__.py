@@ -21,6 +21,7 @@ from tfp_flows.layers.masked_autoregressive import MaskedAutoregressive
 from tfp_flows.layers.orthogonal_mixing import OrthogonalMixing
 from tfp_flows.layers.patchify import Patchify, Unpatchify
 from tfp_flows.layers.squeeze import Permute, Squeeze, Unsqueeze
+from tfp_flows.layers.standardize import Standardize
 
 __all__ = [
     "ActNorm",
@@ -42,6 +43,7 @@ __all__ = [
     "Permute",
     "SplineCoupling",
     "Squeeze",
+    "Standardize",
     "TriangularLinear",
     "Unpatchify",
     "Unsqueeze",

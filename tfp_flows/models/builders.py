@@ -7,6 +7,9 @@ from tfp_flows.bijectors import HalfSplit
 from tfp_flows.layers.dequantize import reject_unknown_kwargs
 from tfp_flows.models.flow import Flow
 
+# The builders' default for ``standardize`` (see `RealNVP`).
+STANDARDIZE = False
+
 COUPLINGS = {
     "affine": layers.AffineCoupling,
     "additive": layers.AdditiveCoupling,
@@ -27,6 +30,11 @@ def _coupling_kwargs(coupling: str, num_bins: int, **affine) -> dict:
     if coupling == "spline":
         return {"num_bins": num_bins}
     return dict(affine) if coupling == "affine" else {}
+
+
+def _standardized(flow_layers: list, standardize: bool) -> list:
+    """A `Standardize` layer first (set by ``Flow.adapt``) when ``standardize``."""
+    return ([layers.Standardize()] if standardize else []) + flow_layers
 
 
 def _vector_steps(num_steps: int, actnorm: bool, linear: str, seed, coupling) -> list:
@@ -69,8 +77,8 @@ def _context_only_steps(num_steps: int, actnorm: bool, transform, hidden_units, 
 def RealNVP(event_size: int, num_steps: int = 16, hidden_units=(64, 64),  # noqa: N802
             coupling: str = "affine", num_bins: int = 8, linear: str = "auto",
             actnorm: bool | None = None, log_scale_bound: float = 3.0, context_shape=None,
-            num_classes=None, embedding_dim: int = 16, seed: int | None = 0,
-            name: str = "realnvp") -> Flow:
+            num_classes=None, embedding_dim: int = 16, standardize: bool = STANDARDIZE,
+            seed: int | None = 0, name: str = "realnvp") -> Flow:
     """A flow for vectors: ``num_steps`` of [ActNorm,] LU linear map (or a reversal), coupling.
 
     Dinh et al., "Density estimation using Real NVP", arXiv:1605.08803, with Glow's
@@ -102,6 +110,10 @@ def RealNVP(event_size: int, num_steps: int = 16, hidden_units=(64, 64),  # noqa
             faster per step than 2 (mean test NLL 0.348 against 0.365) and never
             diverged under XLA (``docs/ablation.md``).
         context_shape / num_classes / embedding_dim: see `Flow`.
+        standardize: a `layers.Standardize` first for the target and the vector
+            context standardised before the conditioners; both are the identity until
+            ``flow.adapt(x_train, context_train)``, which ``fit`` does not call: call it
+            before ``fit``. ``log_prob`` stays the density of the raw values.
         seed: seed of the LU initial rotations.
     """
     coupling_class = _coupling_class(coupling)
@@ -125,23 +137,25 @@ def RealNVP(event_size: int, num_steps: int = 16, hidden_units=(64, 64),  # noqa
         else:
             def transform():
                 return bijectors.SplineTransform(num_bins)
-        return Flow(_context_only_steps(num_steps, bool(actnorm), transform, hidden_units,
-                                        "relu", seed),
+        return Flow(_standardized(_context_only_steps(num_steps, bool(actnorm), transform,
+                                                      hidden_units, "relu", seed), standardize),
                     (1,), context_shape=context_shape, num_classes=num_classes,
-                    embedding_dim=embedding_dim, name=name)
+                    embedding_dim=embedding_dim, standardize_context=standardize, name=name)
     if actnorm is None:
         actnorm = not (coupling == "affine" and linear == "reverse")
     flow_layers = _vector_steps(num_steps, actnorm, linear, seed, lambda partition: coupling_class(
         partition, hidden_units=hidden_units, **extra))
-    return Flow(flow_layers, (event_size,), context_shape=context_shape,
-                num_classes=num_classes, embedding_dim=embedding_dim, name=name)
+    return Flow(_standardized(flow_layers, standardize), (event_size,),
+                context_shape=context_shape, num_classes=num_classes,
+                embedding_dim=embedding_dim, standardize_context=standardize, name=name)
 
 
 def Glow(image_shape, num_levels: int = 2, num_steps: int = 4,  # noqa: N802
          hidden_channels: int = 128, coupling: str = "affine", num_bins: int = 8,
          split_prior: bool = True,
          num_values: int | None = 256, context_shape=None, num_classes=None,
-         embedding_dim: int = 16, seed: int | None = 0, name: str = "glow", **kwargs) -> Flow:
+         embedding_dim: int = 16, standardize: bool = False, seed: int | None = 0,
+         name: str = "glow", **kwargs) -> Flow:
     """A multiscale flow for ``[H, W, C]`` images.
 
     Each level: squeeze, ``num_steps`` of ActNorm + invertible 1x1 convolution +
@@ -165,6 +179,11 @@ def Glow(image_shape, num_levels: int = 2, num_steps: int = 4,  # noqa: N802
             falls smoothly to 2.13 (``docs/ablation.md``).
         num_bins, hidden_channels, context_shape, num_classes, embedding_dim: as
             in `RealNVP`.
+        standardize: the vector context standardised before the conditioners and, for
+            continuous images (``num_values=None``), a `layers.Standardize` of every
+            pixel first; the identity until ``flow.adapt(x_train, context_train)``
+            (before ``fit``, which does not call it). Off by default: not measured on
+            images, and a constant pixel would get the floor ``min_std`` as its scale.
     """
     reject_unknown_kwargs("Glow", kwargs)
     coupling_class = _coupling_class(coupling)
@@ -193,15 +212,16 @@ def Glow(image_shape, num_levels: int = 2, num_steps: int = 4,  # noqa: N802
                                         hidden_channels=hidden_channels))
         return out + [layers.Unsqueeze()]
 
-    flow_layers = ([layers.Dequantize(num_values, seed=seed)] if num_values else []) + level(0)
+    flow_layers = ([layers.Dequantize(num_values, seed=seed)] if num_values
+                   else _standardized([], standardize)) + level(0)
     return Flow(flow_layers, image_shape, context_shape=context_shape, num_classes=num_classes,
-                embedding_dim=embedding_dim, name=name)
+                embedding_dim=embedding_dim, standardize_context=standardize, name=name)
 
 
 def NSF(event_size: int, num_steps: int = 8, hidden_units=(64, 64),  # noqa: N802
         num_bins: int = 16, bound: float = 4.0, activation: str = "relu", actnorm: bool = True,
-        context_shape=None, num_classes=None, embedding_dim: int = 16, seed: int | None = 0,
-        name: str = "nsf") -> Flow:
+        context_shape=None, num_classes=None, embedding_dim: int = 16,
+        standardize: bool = STANDARDIZE, seed: int | None = 0, name: str = "nsf") -> Flow:
     """A neural spline flow for vectors: ``num_steps`` of [ActNorm,] LU linear map,
     rational-quadratic spline coupling.
 
@@ -229,21 +249,24 @@ def NSF(event_size: int, num_steps: int = 8, hidden_units=(64, 64),  # noqa: N80
         activation: hidden activation of the conditioners.
         actnorm: put an `ActNorm` first in every step.
         context_shape / num_classes / embedding_dim: see `Flow`.
+        standardize: as in `RealNVP`.
         seed: seed of the LU initial rotations.
     """
     if int(event_size) < 1 or int(num_steps) < 1:
         raise ValueError(f"NSF: expected event_size >= 1 and num_steps >= 1; got "
                          f"event_size={event_size}, num_steps={num_steps}.")
     if int(event_size) == 1:
-        return Flow(_context_only_steps(num_steps, actnorm,
-                                        lambda: bijectors.SplineTransform(num_bins, bound),
-                                        hidden_units, activation, seed),
-                    (1,), context_shape=context_shape, num_classes=num_classes,
-                    embedding_dim=embedding_dim, name=name)
-    flow_layers = _vector_steps(num_steps, actnorm, "lu", seed, lambda partition: layers.SplineCoupling(
-        partition, hidden_units=hidden_units, num_bins=num_bins, bound=bound, activation=activation))
-    return Flow(flow_layers, (event_size,), context_shape=context_shape,
-                num_classes=num_classes, embedding_dim=embedding_dim, name=name)
+        flow_layers = _context_only_steps(num_steps, actnorm,
+                                          lambda: bijectors.SplineTransform(num_bins, bound),
+                                          hidden_units, activation, seed)
+    else:
+        flow_layers = _vector_steps(
+            num_steps, actnorm, "lu", seed, lambda partition: layers.SplineCoupling(
+                partition, hidden_units=hidden_units, num_bins=num_bins, bound=bound,
+                activation=activation))
+    return Flow(_standardized(flow_layers, standardize), (event_size,),
+                context_shape=context_shape, num_classes=num_classes,
+                embedding_dim=embedding_dim, standardize_context=standardize, name=name)
 
 
 TRANSFORMS = ("affine", "spline")
@@ -254,8 +277,8 @@ def MAF(event_size: int, num_steps: int = 10, hidden_units=(64, 64),  # noqa: N8
         activation: str = "relu", inverse_autoregressive: bool = False,
         actnorm: bool | None = None,
         ordering: str = "reversed",
-        context_shape=None, num_classes=None, embedding_dim: int = 16, seed: int | None = 0,
-        name: str = "maf") -> Flow:
+        context_shape=None, num_classes=None, embedding_dim: int = 16,
+        standardize: bool = STANDARDIZE, seed: int | None = 0, name: str = "maf") -> Flow:
     """A masked autoregressive flow: ``num_steps`` of [ActNorm,] MADE-conditioned transform.
 
     Papamakarios et al., "Masked Autoregressive Flow", arXiv:1705.07057: each step is
@@ -282,6 +305,7 @@ def MAF(event_size: int, num_steps: int = 10, hidden_units=(64, 64),  # noqa: N8
         ordering: ``"reversed"`` (the paper's: natural, reversed, natural, ...),
             ``"random"`` (a seeded random order per step) or ``"natural"`` (every step).
         context_shape / num_classes / embedding_dim: see `Flow`.
+        standardize: as in `RealNVP`.
         seed: seed of random orderings.
     """
     if transform not in TRANSFORMS:
@@ -306,5 +330,6 @@ def MAF(event_size: int, num_steps: int = 10, hidden_units=(64, 64),  # noqa: N8
             step_transform, hidden_units=hidden_units, ordering=step_ordering, activation=activation,
             seed=None if seed is None else seed + step,
             inverse_autoregressive=inverse_autoregressive))
-    return Flow(flow_layers, (event_size,), context_shape=context_shape,
-                num_classes=num_classes, embedding_dim=embedding_dim, name=name)
+    return Flow(_standardized(flow_layers, standardize), (event_size,),
+                context_shape=context_shape, num_classes=num_classes,
+                embedding_dim=embedding_dim, standardize_context=standardize, name=name)

@@ -14,6 +14,7 @@ from tfp_flows import metrics
 from tfp_flows.distribute import is_multi_worker
 from tfp_flows.layers.base import LayerChain, build_sequence, walk
 from tfp_flows.layers.dequantize import Dequantize
+from tfp_flows.layers.standardize import Standardize, finite_moments
 from tfp_flows.models import inputs
 from tfp_flows.models.graphs import GraphFunctions
 from tfp_flows.training import (
@@ -73,6 +74,16 @@ class Flow(keras.Model):
         context_shape: shape of a continuous context vector, e.g. ``(3,)``.
         num_classes: for a class-label context (integers), embedded in ``embedding_dim``.
         embedding_dim: size of the label embedding.
+        standardize_context: whether `adapt` sets the vector context's statistics
+            (below); False leaves the context as it comes.
+
+    Standardisation: a flow with a vector context holds non-trainable ``context_mean``
+    and ``context_std`` weights (saved and exported with it; the identity until set),
+    and its conditioners see ``(context - context_mean) / context_std``. `adapt`
+    sets them, and every `tfp_flows.layers.Standardize` layer of the target, from the
+    training data; ``fit`` does not, so call ``flow.adapt(x_train, context_train)``
+    before ``fit``. Every method, the export included, takes raw values, and
+    ``log_prob`` stays the density of the raw ``x``.
 
     Example:
         >>> import numpy as np
@@ -83,7 +94,8 @@ class Flow(keras.Model):
     """
 
     def __init__(self, flow_layers, event_shape, context_shape=None, num_classes=None,
-                 embedding_dim: int = 16, name: str = "flow", **kwargs):
+                 embedding_dim: int = 16, standardize_context: bool = True,
+                 name: str = "flow", **kwargs):
         super().__init__(name=name, **kwargs)
         self.flow_layers = [keras.saving.deserialize_keras_object(layer)
                             if isinstance(layer, dict) else layer for layer in flow_layers]
@@ -106,6 +118,15 @@ class Flow(keras.Model):
         if len(dtypes) > 1:
             raise ValueError(f"Flow: expected flow layers of one dtype; got {sorted(dtypes)}.")
         self.float_dtype = tf.as_dtype(dtypes.pop())
+        self.standardize_context = bool(standardize_context)
+        self.context_mean = self.context_std = None
+        if self.context_shape is not None:
+            # Not trainable, not autocast (mixed precision): statistics that `adapt` sets.
+            self.context_mean, self.context_std = (
+                self.add_weight(name=weight, shape=self.context_shape, initializer=initializer,
+                                dtype=self.float_dtype, trainable=False, autocast=False,
+                                aggregation="only_first_replica")
+                for weight, initializer in (("context_mean", "zeros"), ("context_std", "ones")))
         # The epoch's mean NLL, logged as "loss" (Keras' own loss tracker is not used).
         self.nll_tracker = keras.metrics.Mean(name="loss")
         # Noise of the evaluation bound: reset by every evaluate(), so it is repeatable.
@@ -570,6 +591,69 @@ class Flow(keras.Model):
         x = self._check_x(x)
         initialize_actnorm(self, x, self._check_context(context, x), row_ids)
 
+    def adapt(self, x, context=None, *, batch_size: int = 4096) -> None:
+        """Sets the flow's standardisation from training data, as Keras' preprocessing
+        layers' ``adapt`` does: every `tfp_flows.layers.Standardize` layer of the top level
+        to the mean and standard deviation of its input (the data pushed through the
+        layers before it), and, for a vector context with ``standardize_context``,
+        ``context_mean`` and ``context_std`` to the contexts' (a constant column keeps
+        ``std = 1``). A flow with neither is left as it is.
+
+        ``fit`` does not call it: call ``flow.adapt(x_train, context_train)`` before
+        ``fit`` (adapting a trained flow changes the map it learned). Refuses rows with
+        NaN or infinity, naming their positions, before any weight changes. Cost: a
+        pass over the data per `Standardize` layer, in batches of ``batch_size``.
+
+        Args:
+            x: the training data, an array ``[n, *event_shape]``, or a ``tf.data``
+                dataset of batches of ``x`` or ``(x, context)`` pairs.
+            context: the training contexts (arrays only; one per row, or one for all).
+        """
+        if isinstance(x, tf.data.Dataset):
+            if context is not None:
+                raise ValueError(f"{self.name}.adapt: expected the contexts inside the "
+                                 "dataset; got a context argument too.")
+            dataset = x
+
+            def batches():
+                for element in dataset:
+                    xb, cb, _ = self._unpack(element)
+                    yield self._check_x(xb), self._check_context(cb, xb)
+        else:
+            x = self._check_x(x)
+            context = self._check_context(context, x)
+
+            def batches():
+                for start in range(0, int(x.shape[0]), int(batch_size)):
+                    yield (x[start:start + batch_size],
+                           None if context is None else context[start:start + batch_size])
+
+        standardized = [i for i, layer in enumerate(self.flow_layers)
+                        if isinstance(layer, Standardize)]
+        adapt_context = self.context_shape is not None and self.standardize_context
+        if not standardized and not adapt_context:
+            return
+        if adapt_context:
+            moments = finite_moments((c.numpy() for _, c in batches() if c is not None),
+                                     f"{self.name}.adapt (context)", 1e-6)
+        # Every row is checked before any weight changes.
+        finite_moments((xb.numpy() for xb, _ in batches() if xb.dtype.is_floating),
+                       f"{self.name}.adapt", 1e-6)
+        if adapt_context:
+            mean, std, constant = moments
+            self.context_mean.assign(mean.astype(self.context_mean.dtype))
+            self.context_std.assign(np.where(constant, 1.0, std).astype(self.context_std.dtype))
+        event_ndims = len(self.event_shape)
+        for index in standardized:
+            before = self.flow_layers[:index]
+
+            def inputs(before=before):
+                for xb, cb in batches():
+                    yield (LayerChain(before, self.embed_context(cb), event_ndims=event_ndims)
+                           .inverse_and_log_det(xb)[0] if before else xb).numpy()
+
+            self.flow_layers[index].adapt(inputs())
+
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False, **kwargs):
         """`keras.Model.evaluate`, with the data checked first. For discrete data the
@@ -596,13 +680,15 @@ class Flow(keras.Model):
     def embed_context(self, context):
         """The context the conditioners see (a graph-level method): a class label's
         learned embedding, ``[batch, embedding_dim]``, or a continuous context cast to
-        the flow's dtype; None for None. Takes one checked context per example."""
+        the flow's dtype and standardised (``(context - context_mean) / context_std``,
+        the identity until `adapt`); None for None. Takes one checked context per
+        example."""
         if context is None:
             return None
         if self.embedding is not None:
             return tf.cast(self.embedding(tf.cast(tf.reshape(context, [-1]), tf.int32)),
                            self.float_dtype)
-        return tf.cast(context, self.float_dtype)
+        return (tf.cast(context, self.float_dtype) - self.context_mean) / self.context_std
 
     def _dummy_context(self, batch):
         if self.num_classes is not None:
@@ -622,11 +708,20 @@ class Flow(keras.Model):
                                 for layer in self.flow_layers],
                 "event_shape": list(self.event_shape),
                 "context_shape": None if self.context_shape is None else list(self.context_shape),
-                "num_classes": self.num_classes, "embedding_dim": self.embedding_dim}
+                "num_classes": self.num_classes, "embedding_dim": self.embedding_dim,
+                "standardize_context": self.standardize_context}
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    def load_own_variables(self, store):
+        """Keras' loading of the flow's own weights (the context statistics); a file
+        saved before the flow had them loads with the identity (no standardisation),
+        which is the map it was trained with."""
+        if self.context_mean is not None and len(list(store.keys())) == 0:
+            return
+        super().load_own_variables(store)
 
     def compile_from_config(self, config):
         """Compiles a loaded flow as it was saved: optimizer (whose state Keras then

@@ -84,8 +84,8 @@ def Jet(image_shape, num_couplings: int = 8, patch_size: int = 2, width: int = 6
         depth: int = 2, num_heads: int = 4, num_values: int | None = 256, context_shape=None,
         num_classes=None, embedding_dim: int = 16, coupling: str = "affine",
         spatial_every: int = 3, spatial_patterns=("checkerboard",),
-        context_as_token: bool = False, seed: int | None = 0, dtype=None,
-        name: str = "jet", **kwargs) -> Flow:
+        context_as_token: bool = False, standardize: bool = False, seed: int | None = 0,
+        dtype=None, name: str = "jet", **kwargs) -> Flow:
     """Jet: a flow of couplings whose conditioners are Vision Transformers.
 
     The image is cut into ``(H/p)(W/p)`` tokens of ``p*p*C`` values (`layers.Patchify`).
@@ -124,6 +124,7 @@ def Jet(image_shape, num_couplings: int = 8, patch_size: int = 2, width: int = 6
         spatial_every: every how many couplings one splits the set of tokens (0: never).
         spatial_patterns: names from ``("checkerboard", "rows", "columns")``.
         context_as_token: give the context to the ViTs as an extra token.
+        standardize: as in `Glow`.
         seed: seed of the orthogonal mixings and the dequantization noise.
         dtype: dtype of the flow layers and ViTs (default: the Keras policy).
     """
@@ -131,5 +132,8 @@ def Jet(image_shape, num_couplings: int = 8, patch_size: int = 2, width: int = 6
     flow_layers = jet_layers(image_shape, num_couplings, patch_size, width, depth, num_heads,
                              num_values, coupling, spatial_every, spatial_patterns,
                              context_as_token, seed, dtype)
+    if standardize and not num_values:
+        flow_layers = [layers.Standardize(**({} if dtype is None else {"dtype": dtype}))] + flow_layers
     return Flow(flow_layers, tuple(int(n) for n in image_shape), context_shape=context_shape,
-                num_classes=num_classes, embedding_dim=embedding_dim, name=name)
+                num_classes=num_classes, embedding_dim=embedding_dim,
+                standardize_context=standardize, name=name)
