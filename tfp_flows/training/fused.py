@@ -122,6 +122,7 @@ class FusedTrainer:
         self._epoch_done = 0
         self._launches = 0
         self._counts = {}
+        self._false = tf.constant(False)
         self._fetcher = None
         self._batch = None      # batch size of the loop's launches
         self._build(jit=True)
@@ -144,6 +145,13 @@ class FusedTrainer:
         """The guard changed: the programs are traced again (the step changed too)."""
         self.guarded = bool(guarded)
         self._build(self.jit)
+
+    def _poisoned(self):
+        """Whether the epoch's loss is already not finite (read only when guarded: a few
+        eager operations per execution otherwise spared)."""
+        if not self.guarded:
+            return self._false
+        return tf.logical_not(tf.math.is_finite(tf.reshape(self.metrics_logs()["loss"], [])))
 
     def _going_bad(self, poisoned):
         """True once the epoch's mean loss is not finite, unless it was at the start of
@@ -205,7 +213,7 @@ class FusedTrainer:
         if self.epoch_steps:  # never past an epoch's last batch
             steps = min(steps, self.epoch_steps - self._epoch_done)
         remaining, logs, exhausted = steps, None, False
-        poisoned = tf.logical_not(tf.math.is_finite(tf.reshape(self.metrics_logs()["loss"], [])))
+        poisoned = self._poisoned()
         if self.capacity is None:  # AUTO, first call: size the launches from one batch
             sizes, block = self._fetch(iterator, 1, 1)
             if sizes.shape[0] == 0:
@@ -278,7 +286,7 @@ class FusedTrainer:
         """Batches from a Python iterator (``train_on_batch``) or a dataset whose
         batches are not dense tensors: one compiled step each."""
         logs = None
-        poisoned = tf.logical_not(tf.math.is_finite(tf.reshape(self.metrics_logs()["loss"], [])))
+        poisoned = self._poisoned()
         for _, batch in zip(range(self.steps), iterator):
             logs = self._call(self.single, batch, poisoned)
         if logs is None:
