@@ -14,8 +14,8 @@ from tfp_flows import metrics
 from tfp_flows.distribute import is_multi_worker
 from tfp_flows.layers.base import LayerChain, build_sequence, walk
 from tfp_flows.layers.dequantize import Dequantize
-from tfp_flows.layers.standardize import Standardize, finite_moments
 from tfp_flows.models import inputs
+from tfp_flows.models.adaptation import adapt_flow
 from tfp_flows.models.graphs import GraphFunctions
 from tfp_flows.training import (
     Engine,
@@ -609,50 +609,7 @@ class Flow(keras.Model):
                 dataset of batches of ``x`` or ``(x, context)`` pairs.
             context: the training contexts (arrays only; one per row, or one for all).
         """
-        if isinstance(x, tf.data.Dataset):
-            if context is not None:
-                raise ValueError(f"{self.name}.adapt: expected the contexts inside the "
-                                 "dataset; got a context argument too.")
-            dataset = x
-
-            def batches():
-                for element in dataset:
-                    xb, cb, _ = self._unpack(element)
-                    yield self._check_x(xb), self._check_context(cb, xb)
-        else:
-            x = self._check_x(x)
-            context = self._check_context(context, x)
-
-            def batches():
-                for start in range(0, int(x.shape[0]), int(batch_size)):
-                    yield (x[start:start + batch_size],
-                           None if context is None else context[start:start + batch_size])
-
-        standardized = [i for i, layer in enumerate(self.flow_layers)
-                        if isinstance(layer, Standardize)]
-        adapt_context = self.context_shape is not None and self.standardize_context
-        if not standardized and not adapt_context:
-            return
-        if adapt_context:
-            moments = finite_moments((c.numpy() for _, c in batches() if c is not None),
-                                     f"{self.name}.adapt (context)", 1e-6)
-        # Every row is checked before any weight changes.
-        finite_moments((xb.numpy() for xb, _ in batches() if xb.dtype.is_floating),
-                       f"{self.name}.adapt", 1e-6)
-        if adapt_context:
-            mean, std, constant = moments
-            self.context_mean.assign(mean.astype(self.context_mean.dtype))
-            self.context_std.assign(np.where(constant, 1.0, std).astype(self.context_std.dtype))
-        event_ndims = len(self.event_shape)
-        for index in standardized:
-            before = self.flow_layers[:index]
-
-            def inputs(before=before):
-                for xb, cb in batches():
-                    yield (LayerChain(before, self.embed_context(cb), event_ndims=event_ndims)
-                           .inverse_and_log_det(xb)[0] if before else xb).numpy()
-
-            self.flow_layers[index].adapt(inputs())
+        adapt_flow(self, x, context, batch_size)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False, **kwargs):
