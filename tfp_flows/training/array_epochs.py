@@ -48,9 +48,16 @@ def _unset(value) -> bool:
     return value is None or isinstance(value, (int, float)) and value == 0
 
 
-def steps_per_epoch(x, batch_size: int) -> int:
-    """Batches per epoch, the last one smaller where ``batch_size`` does not divide ``len(x)``."""
-    return math.ceil(len(x) / int(batch_size))
+def training_rows(rows: int, validation_split: float = 0.0) -> int:
+    """How many leading rows Keras trains on: all but the ``validation_split`` it keeps
+    from the end (``floor(rows (1 - split))``, as its ``train_validation_split``)."""
+    return int(math.floor(rows * (1.0 - validation_split))) if validation_split else int(rows)
+
+
+def steps_per_epoch(rows: int, batch_size: int) -> int:
+    """Batches per epoch of ``rows`` rows, the last one smaller where ``batch_size`` does
+    not divide ``rows``."""
+    return math.ceil(int(rows) / int(batch_size))
 
 
 def repeated_epochs(x, y=None, batch_size: int = 32, shuffle: bool = True, epochs: int = 1,

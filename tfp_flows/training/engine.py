@@ -28,8 +28,6 @@ How the flow uses it, per ``fit``::
 
 from __future__ import annotations
 
-import math
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -100,7 +98,8 @@ class Engine:
             stream = True
             batch_size = kwargs.get("batch_size") or 32
             epochs = max(int(kwargs.get("epochs", 1)) - int(kwargs.get("initial_epoch", 0)), 1)
-            epoch_steps = kwargs["steps_per_epoch"] = math.ceil(len(x) / batch_size)
+            epoch_steps = kwargs["steps_per_epoch"] = array_epochs.steps_per_epoch(len(x),
+                                                                                batch_size)
             x = array_epochs.repeated_epochs(x, y, batch_size, kwargs.get("shuffle", True),
                                              epochs, kwargs.pop("sample_weight", None))
             y = None
@@ -151,11 +150,9 @@ def _epoch_steps(x, kwargs) -> int | None:
         cardinality = int(x.cardinality())
         return cardinality if cardinality > 0 else None
     if isinstance(x, np.ndarray) or tf.is_tensor(x):
-        rows = len(x)
-        split = kwargs.get("validation_split") or 0.0
-        if split and kwargs.get("validation_data") is None:
-            rows = int(math.floor(rows * (1.0 - split)))  # as Keras' train_validation_split
-        return math.ceil(rows / int(kwargs.get("batch_size") or 32))
+        split = kwargs.get("validation_split") if kwargs.get("validation_data") is None else 0.0
+        return array_epochs.steps_per_epoch(array_epochs.training_rows(len(x), split),
+                                            kwargs.get("batch_size") or 32)
     return None
 
 

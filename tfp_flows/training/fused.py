@@ -146,25 +146,27 @@ class FusedTrainer:
         self.guarded = bool(guarded)
         self._build(self.jit)
 
+    def _loss_finite(self):
+        """Whether the epoch's mean loss so far is finite (a scalar boolean)."""
+        return tf.math.is_finite(tf.reshape(self.metrics_logs()["loss"], []))
+
     def _poisoned(self):
         """Whether the epoch's loss is already not finite (read only when guarded: a few
         eager operations per execution otherwise spared)."""
-        if not self.guarded:
-            return self._false
-        return tf.logical_not(tf.math.is_finite(tf.reshape(self.metrics_logs()["loss"], [])))
+        return tf.logical_not(self._loss_finite()) if self.guarded else self._false
 
-    def _going_bad(self, poisoned):
-        """True once the epoch's mean loss is not finite, unless it was at the start of
-        the execution (``poisoned``): then nothing new went wrong."""
-        return tf.logical_not(tf.math.is_finite(tf.reshape(self.metrics_logs()["loss"], []))
-                              | poisoned)
+    def _may_go_on(self, poisoned):
+        """False once a step of this execution made the epoch's mean loss not finite;
+        True all along if it was not finite when the execution began (``poisoned``):
+        then nothing new went wrong."""
+        return self._loss_finite() | poisoned
 
     def _single(self, batch, poisoned):
         """One step, unless (guarded) an earlier step of this execution went bad."""
         if not self.guarded:
             return self.train_step(batch)
-        return tf.cond(self._going_bad(poisoned), self.metrics_logs,
-                       lambda: self.train_step(batch))
+        return tf.cond(self._may_go_on(poisoned), lambda: self.train_step(batch),
+                       self.metrics_logs)
 
     def _loop(self, block, count, poisoned):
         """Up to ``count`` steps on the first ``count`` batches of ``block``
@@ -185,8 +187,8 @@ class FusedTrainer:
             return (i + 1,)
 
         if self.guarded:
-            tf.while_loop(lambda i: (i < count) & tf.logical_not(self._going_bad(poisoned)),
-                          body, (tf.constant(0),))
+            tf.while_loop(lambda i: (i < count) & self._may_go_on(poisoned), body,
+                          (tf.constant(0),))
         else:
             tf.while_loop(lambda i: i < count, body, (tf.constant(0),))
         return self.metrics_logs()

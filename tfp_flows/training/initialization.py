@@ -11,13 +11,12 @@ step's loss too). Cost: one normalizing pass over the batch.
 
 from __future__ import annotations
 
-import math
-
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tfp_flows.layers.actnorm import ActNorm
+from tfp_flows.training import array_epochs
 
 
 def pending_actnorms(flow) -> list:
@@ -78,8 +77,7 @@ def initialize_for_fit(flow, x, y, batch_size: int, validation_split: float = 0.
         x, y, _ = keras.utils.unpack_x_y_sample_weight(next(iter(x)))
         flow.initialize(x, context_of(y))
     elif isinstance(x, np.ndarray) or tf.is_tensor(x):
-        train = int(math.floor(len(x) * (1.0 - validation_split))) if validation_split \
-            else len(x)
+        train = array_epochs.training_rows(len(x), validation_split)
         rows = np.sort(np.random.default_rng(0).choice(train, min(batch_size, train),
                                                        replace=False))
         flow.initialize(tf.gather(x, rows), None if y is None else context_of(tf.gather(y, rows)),
