@@ -63,12 +63,10 @@ class FactorOut(FlowLayer):
         if self.prior is None:  # the leaving half is the base's as it is
             return (merge(x_keep, z_out), merge(grad_keep, grad_out)) if known is None \
                 else (known, None)
-        if known is not None:  # the prior's weights still get their gradients
-            walker.coupling(prior, self.prior.trainable_variables, merge(x_keep, z_out),
-                            merge(tf.zeros_like(z_keep), grad_out), known)
-            return known, None
+        # A known input has no gradient to pass on, but the prior's weights get theirs.
+        grad_keep = tf.zeros_like(z_keep) if grad_keep is None else grad_keep
         return walker.coupling(prior, self.prior.trainable_variables, merge(x_keep, z_out),
-                               merge(grad_keep, grad_out))
+                               merge(grad_keep, grad_out), known)
 
     def bijector(self, context=None, training=False):
         inner = LayerChain(self.inner, context, training, event_ndims=self.event_ndims)
