@@ -11,7 +11,7 @@ from tfp_flows.training import array_epochs
 
 def test_each_epoch_is_a_new_permutation_cut_as_keras_cuts_it():
     stream = iter(array_epochs.repeated_epochs(np.arange(10), batch_size=4, shuffle=True,
-                                               epochs=3))
+                                               epochs=3)[1])
     epochs = [[next(stream)[0].numpy() for _ in range(3)] for _ in range(3)]
     assert next(stream, None) is None  # ends after its epochs
     for batches in epochs:
@@ -19,11 +19,42 @@ def test_each_epoch_is_a_new_permutation_cut_as_keras_cuts_it():
         assert sorted(np.concatenate(batches)) == list(range(10))
     assert len({tuple(np.concatenate(b)) for b in epochs}) == 3  # reshuffled every epoch
     ordered = iter(array_epochs.repeated_epochs(np.arange(5.0), np.arange(5), 2, shuffle=False,
-                                                epochs=2))
+                                                epochs=2)[1])
     x, y = next(ordered)
     assert x.dtype == tf.float32 and y.dtype == tf.int64  # floats as floatx, as Keras gives
     np.testing.assert_array_equal(x, [0.0, 1.0])
     assert [len(next(ordered)[0]) for _ in range(4)] == [2, 1, 2, 2]
+
+
+def test_a_stream_is_fed_anew_by_each_fit():
+    """The pipeline is built once and reused: the next fit's rows (changed in place, or
+    more of them) and a new permutation; ``set_random_seed`` repeats the permutations;
+    `release` drops the rows; a different structure builds a new stream."""
+    def epochs(x, stream=None, seed=None):
+        if seed is not None:
+            tf.random.set_seed(seed)
+        stream, data = array_epochs.repeated_epochs(x, None, 4, True, 2, stream=stream)
+        batches = [b[0].numpy() for b in data]
+        per_epoch = -(-len(x) // 4)
+        assert len(batches) == 2 * per_epoch
+        return stream, [np.concatenate(batches[:per_epoch]),
+                        np.concatenate(batches[per_epoch:])]
+    x = np.arange(10.0)
+    stream, first = epochs(x, seed=3)
+    again, second = epochs(x, stream)
+    assert again is stream
+    assert {tuple(e) for e in first} != {tuple(e) for e in second}  # not replayed
+    assert all(sorted(e) == list(x) for e in first + second)
+    _, repeated = epochs(x, stream, seed=3)
+    np.testing.assert_array_equal(repeated, first)
+    x[:] += 100.0  # in place, between fits
+    _, moved = epochs(x, stream)
+    assert all(sorted(e) == list(x) for e in moved)
+    _, longer = epochs(np.arange(13.0), stream)
+    assert all(sorted(e) == list(range(13)) for e in longer)
+    stream.release()
+    assert all(int(tf.size(part)) == 0 for part in stream._parts)
+    assert epochs(np.zeros((10, 2)), stream)[0] is not stream
 
 
 def test_only_plain_arrays_take_the_stream():

@@ -575,7 +575,10 @@ class Flow(keras.Model):
         if self.steps_per_execution != self.engine.steps_per_execution:
             self.steps_per_execution = self.engine.steps_per_execution
             self.test_function = None  # Keras traces its grouping into the function
-        return super().fit(x, y, **kwargs)
+        try:
+            return super().fit(x, y, **kwargs)
+        finally:
+            self.engine.end_fit()
 
     def initialize(self, x, context=None, *, row_ids=None) -> None:
         """Glow's data-dependent initialisation of every ActNorm layer not yet initialised,

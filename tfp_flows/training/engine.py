@@ -22,8 +22,10 @@ How the flow uses it, per ``fit``::
 
     x, y, kwargs = engine.plan(flow, x, y, kwargs)   # the batches Keras will iterate
     flow.steps_per_execution = engine.steps_per_execution
-    super().fit(x, y, **kwargs)                       # make_train_function asks
-    engine.train_function(flow, on_fallback)          # for this fit's function
+    try:
+        super().fit(x, y, **kwargs)                   # make_train_function asks
+    finally:                                          # engine.train_function(flow,
+        engine.end_fit()                              #     on_fallback) for its function
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class Engine:
         self.steps_per_execution = (FIRST_STEPS if self.auto else
                                     1 if auto else int(steps_per_execution))
         self._epoch_steps = None
+        self._stream = None  # the arrays' `array_epochs.EpochStream`, kept from fit to fit
         self.guarded = False  # see `plan`
         self.retrace = False  # the guard changed since the steps were traced
 
@@ -100,8 +103,9 @@ class Engine:
             epochs = max(int(kwargs.get("epochs", 1)) - int(kwargs.get("initial_epoch", 0)), 1)
             epoch_steps = kwargs["steps_per_epoch"] = array_epochs.steps_per_epoch(len(x),
                                                                                 batch_size)
-            x = array_epochs.repeated_epochs(x, y, batch_size, kwargs.get("shuffle", True),
-                                             epochs, kwargs.pop("sample_weight", None))
+            self._stream, x = array_epochs.repeated_epochs(
+                x, y, batch_size, kwargs.get("shuffle", True), epochs,
+                kwargs.pop("sample_weight", None), stream=self._stream)
             y = None
             kwargs.update(batch_size=None, shuffle=False,  # shuffled in the stream
                           validation_batch_size=kwargs.get("validation_batch_size") or batch_size)
@@ -114,6 +118,11 @@ class Engine:
             # that count the one of a single step per execution.
             self.steps_per_execution = _divisor_at_most(epoch_steps, self.steps_per_execution)
         return x, y, kwargs
+
+    def end_fit(self) -> None:
+        """After a ``fit``: the stream lets go of its rows."""
+        if self._stream is not None:
+            self._stream.release()
 
     def train_function(self, flow, on_fallback=None):
         """The fused train function for the ``fit`` that starts (the same compiled
