@@ -10,6 +10,7 @@ import tensorflow as tf
 
 import tfp_flows
 from tfp_flows import data
+from tfp_flows.training import engine
 from tfp_flows.training import fused as fused_steps
 
 
@@ -38,10 +39,16 @@ def test_compile_alone_gives_xla_and_a_fused_loop_the_flow_sizes(moons):
     assert trainer.capacity == fused_steps.MAX_STEPS  # 16 x 2 floats: far under the memory bound
     assert trainer.chosen is not None and 1 <= trainer.chosen <= fused_steps.MAX_STEPS
     flow.fit(moons[:64], batch_size=16, epochs=1, verbose=0)  # the next fit groups the chosen
-    assert trainer_of(flow) is trainer and trainer.steps == trainer.chosen
-    assert flow.steps_per_execution == trainer.chosen
+    grouping = engine.balanced(4, trainer.chosen)  # equal groups of about chosen in 4 steps
+    assert trainer_of(flow) is trainer and trainer.steps == grouping
+    assert flow.steps_per_execution == grouping
     assert int(flow.optimizer.iterations.numpy()) == 2 * 62 + 4
     assert flow.get_compile_config()["steps_per_execution"] == "auto"
+
+
+def test_auto_groups_cover_an_epoch_in_equal_launches():
+    assert [engine.balanced(79, s) for s in (71, 32, 100, 500, 1)] == [79, 40, 79, 79, 1]
+    assert engine.balanced(62, 16) == 16 and engine.balanced(10, 4) == 5
 
 
 def test_explicit_settings_are_respected_and_callbacks_see_each_execution(moons, capsys):

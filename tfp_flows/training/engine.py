@@ -111,6 +111,8 @@ class Engine:
                           validation_batch_size=kwargs.get("validation_batch_size") or batch_size)
         # Under "auto", and for the stream (Keras' own epochs end with their iterator).
         self._epoch_steps = epoch_steps if self.auto or stream else None
+        if self.auto and epoch_steps:
+            self.steps_per_execution = balanced(epoch_steps, self.steps_per_execution)
         if self.auto and epoch_steps and kwargs.get("steps_per_epoch") is not None \
                 and _finite_data(x):
             # Keras keeps a finite dataset's iterator across epochs by counting
@@ -167,6 +169,14 @@ def _epoch_steps(x, kwargs) -> int | None:
 
 def _finite_data(x) -> bool:
     return not isinstance(x, tf.data.Dataset) or int(x.cardinality()) > 0
+
+
+def balanced(epoch_steps: int, steps: int) -> int:
+    """Equal groups of about ``steps`` that cover an epoch: ``ceil(E / round(E / s))``.
+    Executions end at an epoch's last batch, so 71 steps chosen for an epoch of 79 would
+    run 71 + 8, two launches where one of 79 costs no more per step."""
+    groups = max(1, round(epoch_steps / steps))
+    return -(-epoch_steps // groups)
 
 
 def _divisor_at_most(n: int, limit: int) -> int:
