@@ -8,5 +8,8 @@ python -c "import tensorflow as tf; print('GPUs:', tf.config.list_physical_devic
 nvidia-smi --query-gpu=name,memory.total --format=csv || true
 python -m benchmarks "$@"
 python -m benchmarks.glow_gpu "$@"
+# The convolution forms on this GPU: cuDNN's (the default there) against the matrix products.
+python -m benchmarks.glow_gpu --convolutions native "$@"
+python -m benchmarks.glow_gpu --convolutions matrix "$@"
 python -m benchmarks.jet_gpu "$@"
 python -m benchmarks.memory --gpu "$@"

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import tfp_flows
 from tfp_flows import _conv
 
 FORMS = [  # padding, kernel side, image side, channels in and out: the form it takes
@@ -66,3 +67,27 @@ def test_only_stride_one_and_odd_same_kernels_are_supported():
     assert not _conv.supported((2, 2, 2, 2), "same", (1, 1), (1, 1))
     assert not _conv.supported((3, 3, 2, 2), "same", (2, 2), (1, 1))
     assert not _conv.supported((3, 3, 2, 2), "same", (1, 1), (2, 2))
+
+
+def test_convolution_forms_are_visible_and_overridable():
+    """"auto" is the matrix forms on this CPU; "native" is ``tf.nn.conv2d`` (one Conv2D in
+    the graph, none in the matrix form of a 2 -> 12 channel kernel); bad values refuse."""
+    x = tf.random.normal([2, 5, 5, 2])
+    kernel = tf.random.normal([3, 3, 2, 24])
+
+    def ops():
+        graph = tf.function(lambda x, k: _conv.conv2d(x, k, "same")).get_concrete_function(
+            x, kernel).graph
+        return {op.type for op in graph.get_operations()}
+
+    assert tfp_flows.config.convolutions() == "matrix"  # no GPU here
+    assert "Conv2D" not in ops()
+    try:
+        tfp_flows.config.set_convolutions("native")
+        assert tfp_flows.config.convolutions() == "native" and "Conv2D" in ops()
+        np.testing.assert_allclose(_conv.conv2d(x, kernel, "same"),
+                                   tf.nn.conv2d(x, kernel, 1, "SAME"), atol=1e-5)
+    finally:
+        tfp_flows.config.set_convolutions("auto")
+    with pytest.raises(ValueError, match="expected one of"):
+        tfp_flows.config.set_convolutions("cudnn")

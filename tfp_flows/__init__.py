@@ -13,6 +13,7 @@ from tfp_flows import (
     _quiet,  # noqa: F401  (first: imports TensorFlow without its start-up chatter)
     bijectors,
     conditioners,
+    config,
     data,
     export,
     io,
@@ -35,6 +36,7 @@ __all__ = [
     "StopOnNonFiniteLoss",
     "bijectors",
     "conditioners",
+    "config",
     "data",
     "export",
     "io",

@@ -31,12 +31,46 @@ as ``tf.nn.conv2d`` up to rounding):
 
   stay on the fast kernel: one convolution each, plus two transposes.
 
+Which forms run (`tfp_flows.config.set_convolutions`): ``"auto"`` (the default) takes
+the forms above where no GPU is visible and TensorFlow's own ``tf.nn.conv2d`` (cuDNN's
+convolutions and gradients) where one is, since they were chosen by CPU profiles and no
+GPU measurement shows them faster there; ``"matrix"`` and ``"native"`` force one or the
+other on any device (``benchmarks/gpu.sh`` measures both).
+
 Cost of every form: O(batch H W kh kw C_in C_out).
 """
 
 from __future__ import annotations
 
+import os
+
 import tensorflow as tf
+
+FORMS = ("auto", "matrix", "native")
+"""The settings of `tfp_flows.config.set_convolutions`."""
+
+ENVIRONMENT = "TFP_FLOWS_CONVOLUTIONS"
+"""The environment variable that sets the forms at import (one of `FORMS`)."""
+
+_setting = {"forms": os.environ.get(ENVIRONMENT, "auto")}
+
+
+def set_forms(forms: str) -> None:
+    """See `tfp_flows.config.set_convolutions`."""
+    if forms not in FORMS:
+        raise ValueError(f"set_convolutions: expected one of {list(FORMS)}; got {forms!r}.")
+    _setting["forms"] = forms
+
+
+def forms() -> str:
+    """The forms steps traced now take: ``"matrix"`` or ``"native"`` (``"auto"``
+    resolved on the visible devices)."""
+    setting = _setting["forms"]
+    if setting not in FORMS:
+        raise ValueError(f"{ENVIRONMENT}: expected one of {list(FORMS)}; got {setting!r}.")
+    if setting == "auto":
+        return "native" if tf.config.list_logical_devices("GPU") else "matrix"
+    return setting
 
 
 def forward_gradients() -> bool:
@@ -53,7 +87,10 @@ def supported(kernel_shape, padding: str, strides, dilation_rate) -> bool:
 
 
 def conv2d(x, kernel, padding: str):
-    """``NHWC`` convolution, stride 1; ``padding`` is ``"same"`` or ``"valid"``."""
+    """``NHWC`` convolution, stride 1; ``padding`` is ``"same"`` or ``"valid"``: in the
+    cheapest matrix-product form, or ``tf.nn.conv2d`` where `forms` says ``"native"``."""
+    if forms() == "native":
+        return tf.nn.conv2d(x, kernel, 1, padding.upper())
     kh, kw, channels_in, channels_out = (int(n) for n in kernel.shape)
     if kh == kw == 1:
         return tf.tensordot(x, kernel[0, 0], 1)

@@ -126,6 +126,11 @@ class EpochStream:
         self._seed.assign(tf.random.uniform([2], maxval=tf.int64.max, dtype=tf.int64))
         return self.dataset
 
+    @property
+    def rows(self) -> int:
+        """How many rows the stream holds now (0 after `release`)."""
+        return int(tf.shape(self._parts[0])[0])
+
     def release(self) -> None:
         """Drops the rows (the stream keeps its structure for the next ``fit``)."""
         for variable in self._parts:
