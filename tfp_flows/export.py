@@ -2,7 +2,8 @@
 
 The SavedModel needs TensorFlow alone: no ``tfp_flows``, no
 ``tensorflow_probability``, no Python code; its graph has only stock ops.
-Signatures (batch dimension ``None``; conditional flows add a ``context`` input):
+Signatures (batch dimension ``None``; conditional flows add a ``context`` input, the raw
+observations where the flow has a context encoder, which the graph runs):
 
 - ``serving_default`` and ``log_prob``: ``x`` -> ``log_prob``, ``bits_per_dim``, ``score``;
 - ``sample``: ``num_samples`` (int32), ``seed`` (int64), ``temperature`` (float32) -> ``x``;
@@ -39,11 +40,14 @@ def _versions(root: Path) -> list[int]:
 
 
 def _checked(tensor, event_shape, name: str):
-    """Asserts in the graph (stock ``Assert`` op) that ``tensor`` is ``[batch, *event_shape]``,
-    so a served request of the wrong shape fails instead of broadcasting."""
+    """Asserts in the graph (stock ``Assert`` op) that ``tensor`` is ``[batch, *event_shape]``
+    (a None entry: any size), so a served request of the wrong shape fails instead of
+    broadcasting."""
     expected = "[batch, " + ", ".join(map(str, event_shape)) + "]"
+    known = [i for i, n in enumerate(event_shape) if n is not None]
     check = tf.debugging.assert_equal(
-        tf.shape(tensor)[1:], tf.constant(event_shape, tf.int32),
+        tf.gather(tf.shape(tensor)[1:], tf.constant(known, tf.int32)),
+        tf.constant([event_shape[i] for i in known], tf.int32),
         message=f"expected {name} of shape {expected}")
     with tf.control_dependencies([check]):
         return tf.identity(tensor)

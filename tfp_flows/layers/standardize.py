@@ -12,9 +12,11 @@ from tfp_flows.layers.base import FlowLayer
 tfb = tfp.bijectors
 
 
-def finite_moments(batches, name: str, min_std: float):
+def finite_moments(batches, name: str, min_std: float, per_feature: bool = False):
     """Mean and standard deviation (float64, floored at ``min_std``) over the first axis
     of a stream of arrays, refusing rows with NaN or infinity by their position.
+    ``per_feature``: the moments of the last axis, pooled over every other one (the rows
+    and, within a row, the elements of a set, the steps of a series, the pixels).
 
     Batches are combined with Chan et al.'s pairwise update, so a stream of batches gives
     the moments of their concatenation without the cancellation of summed squares.
@@ -36,6 +38,8 @@ def finite_moments(batches, name: str, min_std: float):
                              f"in {len(positions)} rows: {shown}{more} (drop or impute them "
                              "first).")
         offset += len(batch)
+        if per_feature:
+            batch = batch.reshape(-1, batch.shape[-1])
         if not len(batch):
             continue
         batch_mean, batch_m2 = batch.mean(0), ((batch - batch.mean(0)) ** 2).sum(0)

@@ -45,7 +45,7 @@ def adapt_flow(flow, x, context=None, batch_size: int = 4096) -> None:
         return
     if adapt_context:
         moments = finite_moments((c.numpy() for _, c in batches() if c is not None),
-                                 f"{flow.name}.adapt (context)", 1e-6)
+                                 f"{flow.name}.adapt (context)", 1e-6, per_feature=True)
     # Every row is checked before any weight changes.
     finite_moments((xb.numpy() for xb, _ in batches() if xb.dtype.is_floating),
                    f"{flow.name}.adapt", 1e-6)

@@ -78,6 +78,7 @@ def RealNVP(event_size: int, num_steps: int = 16, hidden_units=(64, 64),  # noqa
             coupling: str = "affine", num_bins: int = 8, linear: str = "auto",
             actnorm: bool | None = None, log_scale_bound: float = 3.0, context_shape=None,
             num_classes=None, embedding_dim: int = 16, standardize: bool = STANDARDIZE,
+            context_encoder=None,
             seed: int | None = 0, name: str = "realnvp") -> Flow:
     """A flow for vectors: ``num_steps`` of [ActNorm,] LU linear map (or a reversal), coupling.
 
@@ -109,7 +110,7 @@ def RealNVP(event_size: int, num_steps: int = 16, hidden_units=(64, 64),  # noqa
             (``coupling="affine"`` only). 3: over eight seeds on two moons it learns
             faster per step than 2 (mean test NLL 0.348 against 0.365) and never
             diverged under XLA (``docs/ablation.md``).
-        context_shape / num_classes / embedding_dim: see `Flow`.
+        context_shape / num_classes / embedding_dim / context_encoder: see `Flow`.
         standardize: a `layers.Standardize` first for the target and the vector
             context standardised before the conditioners; both are the identity until
             ``flow.adapt(x_train, context_train)``, which ``fit`` does not call: call it
@@ -142,22 +143,24 @@ def RealNVP(event_size: int, num_steps: int = 16, hidden_units=(64, 64),  # noqa
         return Flow(_standardized(_context_only_steps(num_steps, bool(actnorm), transform,
                                                       hidden_units, "relu", seed), standardize),
                     (1,), context_shape=context_shape, num_classes=num_classes,
-                    embedding_dim=embedding_dim, standardize_context=standardize, name=name)
+                    embedding_dim=embedding_dim, standardize_context=standardize,
+                    context_encoder=context_encoder, name=name)
     if actnorm is None:
         actnorm = not (coupling == "affine" and linear == "reverse")
     flow_layers = _vector_steps(num_steps, actnorm, linear, seed, lambda partition: coupling_class(
         partition, hidden_units=hidden_units, **extra))
     return Flow(_standardized(flow_layers, standardize), (event_size,),
                 context_shape=context_shape, num_classes=num_classes,
-                embedding_dim=embedding_dim, standardize_context=standardize, name=name)
+                embedding_dim=embedding_dim, standardize_context=standardize,
+                context_encoder=context_encoder, name=name)
 
 
 def Glow(image_shape, num_levels: int = 2, num_steps: int = 4,  # noqa: N802
          hidden_channels: int = 128, coupling: str = "affine", num_bins: int = 8,
          split_prior: bool = True,
          num_values: int | None = 256, context_shape=None, num_classes=None,
-         embedding_dim: int = 16, standardize: bool = False, seed: int | None = 0,
-         name: str = "glow", **kwargs) -> Flow:
+         embedding_dim: int = 16, standardize: bool = False, context_encoder=None,
+         seed: int | None = 0, name: str = "glow", **kwargs) -> Flow:
     """A multiscale flow for ``[H, W, C]`` images.
 
     Each level: squeeze, ``num_steps`` of ActNorm + invertible 1x1 convolution +
@@ -179,8 +182,8 @@ def Glow(image_shape, num_levels: int = 2, num_steps: int = 4,  # noqa: N802
             scale of `RealNVP` a Glow on MNIST spiked to 112 bits/dim at step 15 and
             stood at 2.80 to 3.92 bits/dim after 1,500 steps; with this one the loss
             falls smoothly to 2.13 (``docs/ablation.md``).
-        num_bins, hidden_channels, context_shape, num_classes, embedding_dim: as
-            in `RealNVP`.
+        num_bins, hidden_channels, context_shape, num_classes, embedding_dim,
+            context_encoder: as in `RealNVP`.
         standardize: the vector context standardised before the conditioners and, for
             continuous images (``num_values=None``), a `layers.Standardize` of every
             pixel first; the identity until ``flow.adapt(x_train, context_train)``
@@ -217,13 +220,15 @@ def Glow(image_shape, num_levels: int = 2, num_steps: int = 4,  # noqa: N802
     flow_layers = ([layers.Dequantize(num_values, seed=seed)] if num_values
                    else _standardized([], standardize)) + level(0)
     return Flow(flow_layers, image_shape, context_shape=context_shape, num_classes=num_classes,
-                embedding_dim=embedding_dim, standardize_context=standardize, name=name)
+                embedding_dim=embedding_dim, standardize_context=standardize,
+                context_encoder=context_encoder, name=name)
 
 
 def NSF(event_size: int, num_steps: int = 8, hidden_units=(64, 64),  # noqa: N802
         num_bins: int = 16, bound: float = 4.0, activation: str = "relu", actnorm: bool = True,
         context_shape=None, num_classes=None, embedding_dim: int = 16,
-        standardize: bool = STANDARDIZE, seed: int | None = 0, name: str = "nsf") -> Flow:
+        standardize: bool = STANDARDIZE, context_encoder=None, seed: int | None = 0,
+        name: str = "nsf") -> Flow:
     """A neural spline flow for vectors: ``num_steps`` of [ActNorm,] LU linear map,
     rational-quadratic spline coupling.
 
@@ -250,7 +255,7 @@ def NSF(event_size: int, num_steps: int = 8, hidden_units=(64, 64),  # noqa: N80
         bound: ``B``: the splines act on ``[-B, B]``.
         activation: hidden activation of the conditioners.
         actnorm: put an `ActNorm` first in every step.
-        context_shape / num_classes / embedding_dim: see `Flow`.
+        context_shape / num_classes / embedding_dim / context_encoder: see `Flow`.
         standardize: as in `RealNVP`.
         seed: seed of the LU initial rotations.
     """
@@ -268,7 +273,8 @@ def NSF(event_size: int, num_steps: int = 8, hidden_units=(64, 64),  # noqa: N80
                 activation=activation))
     return Flow(_standardized(flow_layers, standardize), (event_size,),
                 context_shape=context_shape, num_classes=num_classes,
-                embedding_dim=embedding_dim, standardize_context=standardize, name=name)
+                embedding_dim=embedding_dim, standardize_context=standardize,
+                context_encoder=context_encoder, name=name)
 
 
 TRANSFORMS = ("affine", "spline")
@@ -280,7 +286,8 @@ def MAF(event_size: int, num_steps: int = 10, hidden_units=(64, 64),  # noqa: N8
         actnorm: bool | None = None,
         ordering: str = "reversed",
         context_shape=None, num_classes=None, embedding_dim: int = 16,
-        standardize: bool = STANDARDIZE, seed: int | None = 0, name: str = "maf") -> Flow:
+        standardize: bool = STANDARDIZE, context_encoder=None, seed: int | None = 0,
+        name: str = "maf") -> Flow:
     """A masked autoregressive flow: ``num_steps`` of [ActNorm,] MADE-conditioned transform.
 
     Papamakarios et al., "Masked Autoregressive Flow", arXiv:1705.07057: each step is
@@ -306,7 +313,7 @@ def MAF(event_size: int, num_steps: int = 10, hidden_units=(64, 64),  # noqa: N8
             0.318 nats without it and 0.317, 0.319, 0.430 with it), on above.
         ordering: ``"reversed"`` (the paper's: natural, reversed, natural, ...),
             ``"random"`` (a seeded random order per step) or ``"natural"`` (every step).
-        context_shape / num_classes / embedding_dim: see `Flow`.
+        context_shape / num_classes / embedding_dim / context_encoder: see `Flow`.
         standardize: as in `RealNVP`.
         seed: seed of random orderings.
     """
@@ -334,4 +341,5 @@ def MAF(event_size: int, num_steps: int = 10, hidden_units=(64, 64),  # noqa: N8
             inverse_autoregressive=inverse_autoregressive))
     return Flow(_standardized(flow_layers, standardize), (event_size,),
                 context_shape=context_shape, num_classes=num_classes,
-                embedding_dim=embedding_dim, standardize_context=standardize, name=name)
+                embedding_dim=embedding_dim, standardize_context=standardize,
+                context_encoder=context_encoder, name=name)

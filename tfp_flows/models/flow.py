@@ -71,19 +71,33 @@ class Flow(keras.Model):
     Args:
         flow_layers: `tfp_flows.layers` in normalizing order (data first).
         event_shape: shape of one example, e.g. ``(2,)`` or ``(8, 8, 1)``.
-        context_shape: shape of a continuous context vector, e.g. ``(3,)``.
+        context_shape: shape of one continuous context: a vector ``(k,)``, or with a
+            ``context_encoder`` the shape of one raw observation that it takes, e.g.
+            ``(10, 2)`` for a set of 10 points in 2-D, ``(None, 2)`` for sets of any
+            size (the last entry must be known).
         num_classes: for a class-label context (integers), embedded in ``embedding_dim``.
         embedding_dim: size of the label embedding.
-        standardize_context: whether `adapt` sets the vector context's statistics
-            (below); False leaves the context as it comes.
+        standardize_context: whether `adapt` sets the context's statistics (below);
+            False leaves the context as it comes.
+        context_encoder: a Keras layer or model (a `tfp_flows.encoders.DeepSet`, a
+            ``keras.Sequential`` of 1-D convolutions over a series, a small CNN) that
+            maps a batch of raw observations ``[batch, *context_shape]`` to vectors
+            ``[batch, k]``; every conditioner sees its output. Its weights are the
+            flow's: ``fit`` trains them with the flow's, ``save`` / ``load_model`` and
+            `export` carry them, and every method takes raw observations. Cost: one
+            encoder pass per batch of contexts.
 
-    Standardisation: a flow with a vector context holds non-trainable ``context_mean``
-    and ``context_std`` weights (saved and exported with it; the identity until set),
-    and its conditioners see ``(context - context_mean) / context_std``. `adapt`
-    sets them, and every `tfp_flows.layers.Standardize` layer of the target, from the
-    training data; ``fit`` does not, so call ``flow.adapt(x_train, context_train)``
-    before ``fit``. Every method, the export included, takes raw values, and
-    ``log_prob`` stays the density of the raw ``x``.
+    Standardisation: a flow with a continuous context holds non-trainable
+    ``context_mean`` and ``context_std`` weights of shape ``(context_shape[-1],)``
+    (saved and exported with it; the identity until set): per feature of the last
+    axis, pooled over the others (the elements of a set, the steps of a series, the
+    pixels of an image), so the same map applies to every element and a
+    permutation-invariant encoder stays invariant. The conditioners (or the context
+    encoder) see ``(context - context_mean) / context_std``; an encoder's output is
+    used as it comes. `adapt` sets them, and every `tfp_flows.layers.Standardize` layer
+    of the target, from the training data; ``fit`` does not, so call
+    ``flow.adapt(x_train, context_train)`` before ``fit``. Every method, the export
+    included, takes raw values, and ``log_prob`` stays the density of the raw ``x``.
 
     Example:
         >>> import numpy as np
@@ -95,7 +109,7 @@ class Flow(keras.Model):
 
     def __init__(self, flow_layers, event_shape, context_shape=None, num_classes=None,
                  embedding_dim: int = 16, standardize_context: bool = True,
-                 name: str = "flow", **kwargs):
+                 context_encoder=None, name: str = "flow", **kwargs):
         super().__init__(name=name, **kwargs)
         self.flow_layers = [keras.saving.deserialize_keras_object(layer)
                             if isinstance(layer, dict) else layer for layer in flow_layers]
@@ -103,9 +117,16 @@ class Flow(keras.Model):
         if context_shape is not None and num_classes is not None:
             raise ValueError("Flow: expected at most one of context_shape and num_classes; "
                              f"got context_shape={context_shape}, num_classes={num_classes}.")
-        self.context_shape = None if context_shape is None else tuple(int(n) for n in context_shape)
-        if self.context_shape is not None and len(self.context_shape) != 1:
-            raise ValueError(f"Flow: expected a vector context_shape like (k,); "
+        self.context_shape = None if context_shape is None else tuple(
+            None if n is None else int(n) for n in context_shape)
+        if isinstance(context_encoder, dict):
+            context_encoder = keras.saving.deserialize_keras_object(context_encoder)
+        self.context_encoder = inputs.checked_encoder(context_encoder, self.context_shape,
+                                                      num_classes)
+        if self.context_shape is not None and context_encoder is None and (
+                len(self.context_shape) != 1 or None in self.context_shape):
+            raise ValueError(f"Flow: expected a vector context_shape like (k,) (or a "
+                             f"context_encoder for observations of another shape); "
                              f"got {self.context_shape}.")
         self.num_classes = None if num_classes is None else int(num_classes)
         self.embedding_dim = int(embedding_dim)
@@ -123,7 +144,8 @@ class Flow(keras.Model):
         if self.context_shape is not None:
             # Not trainable, not autocast (mixed precision): statistics that `adapt` sets.
             self.context_mean, self.context_std = (
-                self.add_weight(name=weight, shape=self.context_shape, initializer=initializer,
+                self.add_weight(name=weight, shape=self.context_shape[-1:],
+                                initializer=initializer,
                                 dtype=self.float_dtype, trainable=False, autocast=False,
                                 aggregation="only_first_replica")
                 for weight, initializer in (("context_mean", "zeros"), ("context_std", "ones")))
@@ -270,7 +292,8 @@ class Flow(keras.Model):
         return x
 
     def _is_single_context(self, context) -> bool:
-        return context.shape.rank == (0 if self.num_classes is not None else 1)
+        return context.shape.rank == (0 if self.num_classes is not None
+                                      else len(self.context_shape))
 
     # -- eager methods: checked in Python, run as cached graphs ---------------------------
 
@@ -346,23 +369,69 @@ class Flow(keras.Model):
                              f"{', '.join(map(str, self.latent_shape))}); got {tuple(z.shape)}.")
         return self._compiled("decode", self.graph_decode)(z, self._check_context(context, z))
 
-    def sample(self, num_samples: int, context=None, temperature: float = 1.0, seed=None):
+    def sample(self, num_samples: int, context=None, temperature: float = 1.0, seed=None,
+               *, batch_size: int = 65536):
         """``num_samples`` draws ``decode(temperature * eps)``, ``eps ~ N(0, I)``.
 
         ``seed`` (an int) makes the draw repeatable; ``temperature < 1`` is Glow's
-        reduced-temperature sampling. A single context is used for every sample.
-        A dequantized flow's samples are clipped to the data range ``[0, num_values]``.
+        reduced-temperature sampling. A dequantized flow's samples are clipped to the
+        data range ``[0, num_values]``.
+
+        Context: none, or a single one (a label, a vector, one raw observation): returns
+        ``[num_samples, *event_shape]``. A batch of ``B`` contexts (one posterior per
+        observation, as in simulation-based calibration): ``num_samples`` draws given
+        each, ``[B, num_samples, *event_shape]``, decoded ``max(1, batch_size //
+        num_samples)`` contexts at a time, so a pass holds at most ``max(batch_size,
+        num_samples)`` rows; the draws given context ``i`` depend on ``seed`` and ``i``
+        alone, not on ``batch_size``. Cost: one sampling pass per row.
         """
         num_samples = int(num_samples)
         if num_samples < 1:
             raise ValueError(f"sample: expected num_samples >= 1; got {num_samples}.")
         if seed is None:
             seed = np.random.randint(0, 2**31 - 1)
+        if context is not None and self.conditional:
+            context = self._check_context(context)
+            if not self._is_single_context(context):
+                return self._sample_per_context(num_samples, context, temperature, seed,
+                                                int(batch_size))
         context = self._check_context(context, tf.zeros((num_samples, 0)))
         sample = self._compiled("sample", lambda n, c, t, s: self.graph_sample(
             n, c, seed=s, temperature=t))
         return sample(tf.constant(num_samples, tf.int32), context,
                       tf.constant(temperature, self.float_dtype), tf.constant(seed, tf.int64))
+
+    def _sample_per_context(self, num_samples, contexts, temperature, seed, batch_size):
+        """``[B, num_samples, *event]``: ``num_samples`` draws given each of ``B`` contexts,
+        in chunks of contexts; context ``i``'s noise has the stateless seed ``(seed, i + 1)``."""
+        if batch_size < 1:
+            raise ValueError(f"sample: expected batch_size >= 1; got {batch_size}.")
+        latent = tf.constant(self.latent_shape, tf.int32)
+
+        def draw(n, chunk, first, t, s):
+            def noise(i):
+                shape = tf.concat([[n], latent], 0)
+                return tf.random.stateless_normal(shape, tf.stack([s, i + 1]),
+                                                  dtype=self.float_dtype)
+
+            eps = tf.map_fn(noise, first + tf.range(tf.shape(chunk, tf.int64)[0]),
+                            fn_output_signature=self.float_dtype)
+            eps = tf.reshape(eps, tf.concat([[-1], latent], 0))
+            x = self.graph_decode(t * eps, tf.repeat(chunk, n, axis=0))
+            if self.discrete:
+                x = tf.clip_by_value(x, tf.constant(0.0, x.dtype),
+                                     tf.cast(self.num_values, x.dtype))
+            return tf.reshape(x, tf.concat([[-1, n], tf.shape(x)[1:]], 0))
+
+        function = self._compiled("sample_per_context", draw)
+        step = max(1, batch_size // num_samples)
+        arguments = (tf.constant(num_samples, tf.int32), tf.constant(temperature,
+                                                                     self.float_dtype),
+                     tf.constant(seed, tf.int64))
+        chunks = [function(arguments[0], contexts[start:start + step],
+                           tf.constant(start, tf.int64), *arguments[1:])
+                  for start in range(0, int(contexts.shape[0]), step)]
+        return tf.concat(chunks, 0)
 
     # -- training -----------------------------------------------------------------------
     # Keras' hooks; how the steps of a fit run is the engine's (`tfp_flows.training`).
@@ -435,6 +504,10 @@ class Flow(keras.Model):
                           f"is set to 1 under a strategy with {replicas} replicas (Keras' "
                           "multi-step loop fails there).", stacklevel=2)
             steps_per_execution = 1
+        if backprop == "inverse" and self.context_encoder is not None:
+            raise ValueError(f"{self.name}: compile: backprop='inverse' does not reach a "
+                             "context_encoder's weights; expected backprop='store' for a flow "
+                             "with a context encoder.")
         self.backprop = check_backprop(self, backprop)
         super().compile(optimizer, loss, loss_weights, metrics, weighted_metrics, run_eagerly,
                         1, jit_compile, auto_scale_loss)
@@ -641,20 +714,24 @@ class Flow(keras.Model):
         """The context the conditioners see (a graph-level method): a class label's
         learned embedding, ``[batch, embedding_dim]``, or a continuous context cast to
         the flow's dtype and standardised (``(context - context_mean) / context_std``,
-        the identity until `adapt`); None for None. Takes one checked context per
-        example."""
+        the identity until `adapt`), then mapped by the ``context_encoder`` if there is
+        one; None for None. Takes one checked context per example."""
         if context is None:
             return None
         if self.embedding is not None:
             return tf.cast(self.embedding(tf.cast(tf.reshape(context, [-1]), tf.int32)),
                            self.float_dtype)
-        return (tf.cast(context, self.float_dtype) - self.context_mean) / self.context_std
+        context = (tf.cast(context, self.float_dtype) - self.context_mean) / self.context_std
+        if self.context_encoder is None:
+            return context
+        return tf.cast(self.context_encoder(context), self.float_dtype)
 
     def _dummy_context(self, batch):
         if self.num_classes is not None:
             return tf.zeros((batch,), tf.int32)
         if self.context_shape is not None:
-            return tf.zeros((batch,) + self.context_shape, self.float_dtype)
+            shape = tuple(1 if n is None else n for n in self.context_shape)
+            return tf.zeros((batch,) + shape, self.float_dtype)
         return None
 
     def _check_training_data(self, x, y, validation_data):
@@ -669,7 +746,9 @@ class Flow(keras.Model):
                 "event_shape": list(self.event_shape),
                 "context_shape": None if self.context_shape is None else list(self.context_shape),
                 "num_classes": self.num_classes, "embedding_dim": self.embedding_dim,
-                "standardize_context": self.standardize_context}
+                "standardize_context": self.standardize_context,
+                "context_encoder": None if self.context_encoder is None
+                else keras.saving.serialize_keras_object(self.context_encoder)}
 
     @classmethod
     def from_config(cls, config):

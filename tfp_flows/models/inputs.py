@@ -83,10 +83,53 @@ def check_x(flow, x) -> tf.Tensor:
     return x if flow.discrete else tf.cast(x, flow.float_dtype)
 
 
+def _shape_text(shape) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
 def context_spec(flow) -> str:
     if flow.num_classes is not None:
         return f"integer class labels in [0, {flow.num_classes}) of shape (batch,) or ()"
-    return f"float vectors of shape (batch, {flow.context_shape[0]}) or ({flow.context_shape[0]},)"
+    shape = flow.context_shape
+    what = "float vectors" if len(shape) == 1 and flow.context_encoder is None else "floats"
+    return f"{what} of shape {_shape_text(('batch',) + shape)} or {_shape_text(shape)}"
+
+
+def _matches(shape, expected) -> bool:
+    """Whether ``shape`` is ``expected``, where None in either matches any size."""
+    return len(shape) == len(expected) and all(
+        a is None or b is None or a == b for a, b in zip(shape, expected))
+
+
+def checked_encoder(encoder, context_shape, num_classes):
+    """``encoder`` (a `Flow`'s ``context_encoder``) if it maps a batch of observations
+    ``[batch, *context_shape]`` to vectors ``[batch, k]``; ValueError otherwise. Builds
+    it by one call on zeros (a None entry of ``context_shape`` taken as 1)."""
+    if encoder is None:
+        return None
+    import keras
+
+    if not isinstance(encoder, keras.layers.Layer):
+        raise ValueError(f"Flow: expected a Keras layer or model as context_encoder; got "
+                         f"{type(encoder).__name__}.")
+    if num_classes is not None or context_shape is None:
+        raise ValueError("Flow: a context_encoder maps continuous observations: expected "
+                         "context_shape (the shape of one observation) and no num_classes; "
+                         f"got context_shape={context_shape}, num_classes={num_classes}.")
+    if not context_shape or context_shape[-1] is None:
+        raise ValueError(f"Flow: expected a context_shape whose last entry (the features) "
+                         f"is known, e.g. (10, 2); got {context_shape}.")
+    shape = (2,) + tuple(1 if n is None else n for n in context_shape)
+    try:
+        out = encoder(tf.zeros(shape, keras.config.floatx()))
+    except Exception as error:  # Keras raises many types for a shape it cannot take
+        raise ValueError(f"Flow: expected a context_encoder that takes observations of shape "
+                         f"{_shape_text(('batch',) + tuple(context_shape))}; calling it on "
+                         f"zeros of shape {shape} failed: {error}") from error
+    if out.shape.rank != 2 or out.shape[-1] is None:
+        raise ValueError(f"Flow: expected a context_encoder that returns vectors (batch, k); "
+                         f"got output shape {tuple(out.shape)} for input shape {shape}.")
+    return encoder
 
 
 def _check_labels(flow, context) -> tf.Tensor:
@@ -134,11 +177,12 @@ def check_context(flow, context, x=None):
         if not context.dtype.is_floating and not context.dtype.is_integer:
             raise ValueError(f"{flow.name}: expected context as {context_spec(flow)}; "
                              f"got dtype {context.dtype.name}.")
-        if context.shape.rank not in (1, 2) or context.shape[-1] != flow.context_shape[0]:
+        shape, expected = tuple(context.shape), flow.context_shape
+        single = _matches(shape, expected)
+        if not (single or _matches(shape[1:], expected)):
             raise ValueError(f"{flow.name}: expected context as {context_spec(flow)}; "
-                             f"got shape {tuple(context.shape)}.")
+                             f"got shape {shape}.")
         context = tf.cast(context, flow.float_dtype)
-        single = context.shape.rank == 1
     if x is None:
         return context
     if single:

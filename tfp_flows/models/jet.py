@@ -84,7 +84,8 @@ def Jet(image_shape, num_couplings: int = 8, patch_size: int = 2, width: int = 6
         depth: int = 2, num_heads: int = 4, num_values: int | None = 256, context_shape=None,
         num_classes=None, embedding_dim: int = 16, coupling: str = "affine",
         spatial_every: int = 3, spatial_patterns=("checkerboard",),
-        context_as_token: bool = False, standardize: bool = False, seed: int | None = 0,
+        context_as_token: bool = False, standardize: bool = False, context_encoder=None,
+        seed: int | None = 0,
         dtype=None, name: str = "jet", **kwargs) -> Flow:
     """Jet: a flow of couplings whose conditioners are Vision Transformers.
 
@@ -117,8 +118,9 @@ def Jet(image_shape, num_couplings: int = 8, patch_size: int = 2, width: int = 6
         width, depth, num_heads: of each `conditioners.ViT` (MLP ratio 4).
         num_values: number of discrete values per pixel (``2 ** n_bits``; 17 for 8x8
             digits); None for continuous data. (Formerly ``levels``: a TypeError now.)
-        context_shape / num_classes / embedding_dim: see `Flow`; the context vector (or
-            label embedding) is added to every token of every ViT.
+        context_shape / num_classes / embedding_dim / context_encoder: see `Flow`; the
+            context vector (or label embedding, or encoder's output) is added to every
+            token of every ViT.
         coupling: ``"affine"``, ``"additive"``, ``"prelu"`` or any other key of
             ``models.builders.COUPLINGS``.
         spatial_every: every how many couplings one splits the set of tokens (0: never).
@@ -136,4 +138,5 @@ def Jet(image_shape, num_couplings: int = 8, patch_size: int = 2, width: int = 6
         flow_layers = [layers.Standardize(**({} if dtype is None else {"dtype": dtype}))] + flow_layers
     return Flow(flow_layers, tuple(int(n) for n in image_shape), context_shape=context_shape,
                 num_classes=num_classes, embedding_dim=embedding_dim,
-                standardize_context=standardize, name=name)
+                standardize_context=standardize,
+                context_encoder=context_encoder, name=name)
