@@ -9,7 +9,7 @@ the same 80,000 training simulations, cut into the same ``steps`` batches of 256
 (drawn with replacement), trains with ``Adam(1e-3)`` and no schedule, and is scored by
 the mean of ``-log q(theta | x)`` over 20,000 fresh simulations (nats; lower is better).
 
-Tasks (the simulators are written out below, a few lines each):
+Tasks (the simulators are in `tfp_flows.simulators`, a few lines each):
 
 - ``sharp1d``: a 1-D target given 6 standard-normal features: two modes whose weight,
   position, gap and width (0.01 to 0.6) depend on the features.
@@ -50,81 +50,22 @@ from benchmarks import _common
 from tfp_flows.conditioners import MADE
 from tfp_flows.conditioners.mlp import hidden_initializers
 from tfp_flows.layers import masked_autoregressive
+from tfp_flows.simulators import (
+    gaussian_linear,
+    gaussian_linear_nll,
+    gaussian_mixture,
+    sharp1d,
+    sharp1d_nll,
+    slcp,
+    two_moons,
+)
 
 LR, BATCH, SPE = 1e-3, 256, 16
 NUM_TRAIN, NUM_TEST = 80_000, 20_000
 TRANSFORMS, HIDDEN = 3, (128, 128)
 
 
-# -- the simulators: (theta, x) pairs from a seeded generator ---------------------------------
-
-
-def _sharp1d_params(x):
-    weight = 1.0 / (1.0 + np.exp(-(4.0 * x[:, 0] + 2.0 * x[:, 1] * x[:, 2])))
-    centre = 1.5 * np.sin(2.0 * x[:, 1] + x[:, 2]) + 0.5 * x[:, 3] * x[:, 4]
-    gap = 1.0 + 0.5 * np.tanh(x[:, 4])
-    width = 0.05 * np.exp(0.6 * x[:, 5])
-    return weight, centre, gap, width
-
-
-def sharp1d(n, rng):
-    """``theta`` 1-D given ``x ~ N(0, I_6)``: two modes ``centre +- gap / 2`` of width
-    0.01 to 0.3, the upper one with probability ``weight``; all four depend on ``x``."""
-    x = rng.standard_normal((n, 6))
-    weight, centre, gap, width = _sharp1d_params(x)
-    upper = rng.uniform(size=n) < weight
-    theta = centre + np.where(upper, gap, -gap) / 2 + width * rng.standard_normal(n)
-    return theta[:, None], x
-
-
-def sharp1d_nll(theta, x):
-    """The exact ``-log p(theta | x)`` of `sharp1d` (the floor)."""
-    weight, centre, gap, width = _sharp1d_params(x)
-
-    def normal(mean):
-        return np.exp(-0.5 * ((theta[:, 0] - mean) / width) ** 2) / (width * np.sqrt(2 * np.pi))
-
-    density = weight * normal(centre + gap / 2) + (1 - weight) * normal(centre - gap / 2)
-    return float(np.mean(-np.log(density)))
-
-
-def two_moons(n, rng):
-    theta = rng.uniform(-1.0, 1.0, (n, 2))
-    angle = rng.uniform(-np.pi / 2, np.pi / 2, n)
-    radius = 0.1 + 0.01 * rng.standard_normal(n)
-    p = np.stack([radius * np.cos(angle) + 0.25, radius * np.sin(angle)], axis=1)
-    shift = np.stack([-np.abs(theta[:, 0] + theta[:, 1]), -theta[:, 0] + theta[:, 1]], 1)
-    return theta, p + shift / np.sqrt(2.0)
-
-
-def slcp(n, rng):
-    theta = rng.uniform(-3.0, 3.0, (n, 5))
-    s1, s2, rho = theta[:, 2] ** 2, theta[:, 3] ** 2, np.tanh(theta[:, 4])
-    eps = rng.standard_normal((n, 4, 2))
-    # x = m + L eps with L the Cholesky factor of [[s1^2, rho s1 s2], [rho s1 s2, s2^2]]
-    first = s1[:, None] * eps[..., 0]
-    second = s2[:, None] * (rho[:, None] * eps[..., 0] + np.sqrt(1 - rho[:, None] ** 2) * eps[..., 1])
-    x = np.stack([theta[:, None, 0] + first, theta[:, None, 1] + second], axis=-1)
-    return theta, x.reshape(n, 8)
-
-
-def gaussian_linear(n, rng):
-    theta = np.sqrt(0.1) * rng.standard_normal((n, 10))
-    return theta, theta + np.sqrt(0.1) * rng.standard_normal((n, 10))
-
-
-def gaussian_linear_nll(theta, x):
-    """Exact posterior: ``N(x / 2, 0.05 I)``."""
-    var = 0.05
-    return float(np.mean(np.sum(0.5 * (theta - x / 2) ** 2 / var + 0.5 * np.log(2 * np.pi * var),
-                                axis=1)))
-
-
-def gaussian_mixture(n, rng):
-    theta = rng.uniform(-10.0, 10.0, (n, 2))
-    scale = np.where(rng.uniform(size=(n, 1)) < 0.5, 1.0, 0.1)
-    return theta, theta + scale * rng.standard_normal((n, 2))
-
+# -- the simulators: (theta, x) pairs from a seeded generator (tfp_flows.simulators) -----------
 
 TASKS = {"sharp1d": (sharp1d, sharp1d_nll), "two_moons": (two_moons, None),
          "slcp": (slcp, None), "gaussian_linear": (gaussian_linear, gaussian_linear_nll),

@@ -671,8 +671,9 @@ class Flow(keras.Model):
         """Sets the flow's standardisation from training data, as Keras' preprocessing
         layers' ``adapt`` does: every `tfp_flows.layers.Standardize` layer of the top level
         to the mean and standard deviation of its input (the data pushed through the
-        layers before it), and, for a vector context with ``standardize_context``,
-        ``context_mean`` and ``context_std`` to the contexts' (a constant column keeps
+        layers before it), and, for a continuous context with ``standardize_context``,
+        ``context_mean`` and ``context_std`` to the contexts' per feature of the last axis
+        (pooled over a set's elements, a series' steps; a constant feature keeps
         ``std = 1``). A flow with neither is left as it is.
 
         ``fit`` does not call it: call ``flow.adapt(x_train, context_train)`` before

@@ -1,0 +1,116 @@
+"""Simulators of public simulation-based-inference (SBI) tasks: seeded NumPy, a few lines each.
+
+Each ``task(n, rng)`` returns ``(theta, x)``: ``n`` parameters drawn from the prior and one
+simulated observation of each, float64 arrays; ``rng`` is a ``numpy.random.Generator``.
+A flow learns the posterior ``q(theta | x)`` with ``theta`` as the event and ``x`` as the
+context (``benchmarks/sbi.py`` scores them; ``examples/sbi_gaussian_mixture.py`` fits one).
+
+- `sharp1d`: a 1-D target given 6 standard-normal features (an exact NLL: `sharp1d_nll`).
+- `two_moons`: SBI two moons (Greenberg et al. 2019, arXiv:1905.07488), 2-D | 2-D.
+- `slcp`: simple likelihood, complex posterior (Papamakarios et al. 2019,
+  arXiv:1805.07226), 5-D | 8-D.
+- `gaussian_linear`: 10-D | 10-D (Lueckmann et al. 2021, arXiv:2101.04653); its exact
+  posterior's NLL: `gaussian_linear_nll`.
+- `gaussian_mixture`: 2-D | 2-D, or a set of i.i.d. observations per simulation (ibid.);
+  its unnormalised exact posterior: `gaussian_mixture_log_posterior`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _sharp1d_params(x):
+    weight = 1.0 / (1.0 + np.exp(-(4.0 * x[:, 0] + 2.0 * x[:, 1] * x[:, 2])))
+    centre = 1.5 * np.sin(2.0 * x[:, 1] + x[:, 2]) + 0.5 * x[:, 3] * x[:, 4]
+    gap = 1.0 + 0.5 * np.tanh(x[:, 4])
+    width = 0.05 * np.exp(0.6 * x[:, 5])
+    return weight, centre, gap, width
+
+
+def sharp1d(n, rng):
+    """``theta`` 1-D given ``x ~ N(0, I_6)``: two modes ``centre +- gap / 2`` of width
+    0.01 to 0.3, the upper one with probability ``weight``; all four depend on ``x``."""
+    x = rng.standard_normal((n, 6))
+    weight, centre, gap, width = _sharp1d_params(x)
+    upper = rng.uniform(size=n) < weight
+    theta = centre + np.where(upper, gap, -gap) / 2 + width * rng.standard_normal(n)
+    return theta[:, None], x
+
+
+def sharp1d_nll(theta, x):
+    """The exact ``-log p(theta | x)`` of `sharp1d` (the floor)."""
+    weight, centre, gap, width = _sharp1d_params(x)
+
+    def normal(mean):
+        return np.exp(-0.5 * ((theta[:, 0] - mean) / width) ** 2) / (width * np.sqrt(2 * np.pi))
+
+    density = weight * normal(centre + gap / 2) + (1 - weight) * normal(centre - gap / 2)
+    return float(np.mean(-np.log(density)))
+
+
+def two_moons(n, rng):
+    """``theta ~ U(-1, 1)^2``; ``x`` a point of a crescent of radius 0.1 shifted by
+    ``(-|theta_1 + theta_2|, theta_2 - theta_1) / sqrt(2)``: a bimodal posterior."""
+    theta = rng.uniform(-1.0, 1.0, (n, 2))
+    angle = rng.uniform(-np.pi / 2, np.pi / 2, n)
+    radius = 0.1 + 0.01 * rng.standard_normal(n)
+    p = np.stack([radius * np.cos(angle) + 0.25, radius * np.sin(angle)], axis=1)
+    shift = np.stack([-np.abs(theta[:, 0] + theta[:, 1]), -theta[:, 0] + theta[:, 1]], 1)
+    return theta, p + shift / np.sqrt(2.0)
+
+
+def slcp(n, rng):
+    """``theta ~ U(-3, 3)^5``; ``x``: four draws of a 2-D Gaussian of mean ``theta[:2]``,
+    scales ``theta_3^2``, ``theta_4^2`` and correlation ``tanh(theta_5)``, flattened to 8."""
+    theta = rng.uniform(-3.0, 3.0, (n, 5))
+    s1, s2, rho = theta[:, 2] ** 2, theta[:, 3] ** 2, np.tanh(theta[:, 4])
+    eps = rng.standard_normal((n, 4, 2))
+    # x = m + L eps with L the Cholesky factor of [[s1^2, rho s1 s2], [rho s1 s2, s2^2]]
+    first = s1[:, None] * eps[..., 0]
+    second = s2[:, None] * (rho[:, None] * eps[..., 0] + np.sqrt(1 - rho[:, None] ** 2) * eps[..., 1])
+    x = np.stack([theta[:, None, 0] + first, theta[:, None, 1] + second], axis=-1)
+    return theta, x.reshape(n, 8)
+
+
+def gaussian_linear(n, rng):
+    """``theta ~ N(0, 0.1 I_10)``, ``x ~ N(theta, 0.1 I_10)``."""
+    theta = np.sqrt(0.1) * rng.standard_normal((n, 10))
+    return theta, theta + np.sqrt(0.1) * rng.standard_normal((n, 10))
+
+
+def gaussian_linear_nll(theta, x):
+    """Exact posterior: ``N(x / 2, 0.05 I)``."""
+    var = 0.05
+    return float(np.mean(np.sum(0.5 * (theta - x / 2) ** 2 / var + 0.5 * np.log(2 * np.pi * var),
+                                axis=1)))
+
+
+def gaussian_mixture(n, rng, num_observations: int | None = None):
+    """``theta ~ U(-10, 10)^2``; each observation ``x ~ N(theta, I) / 2 + N(theta, 0.01 I) / 2``.
+
+    ``num_observations=None``: one observation per simulation, ``x`` of shape ``[n, 2]``
+    (Lueckmann et al. 2021, arXiv:2101.04653). An integer ``m``: a set of ``m`` i.i.d.
+    observations per simulation, ``[n, m, 2]``.
+    """
+    theta = rng.uniform(-10.0, 10.0, (n, 2))
+    if num_observations is None:
+        scale = np.where(rng.uniform(size=(n, 1)) < 0.5, 1.0, 0.1)
+        return theta, theta + scale * rng.standard_normal((n, 2))
+    m = int(num_observations)
+    scale = np.where(rng.uniform(size=(n, m, 1)) < 0.5, 1.0, 0.1)
+    return theta, theta[:, None] + scale * rng.standard_normal((n, m, 2))
+
+
+def gaussian_mixture_log_posterior(theta, x):
+    """Unnormalised ``log p(theta | x)`` of `gaussian_mixture` at points ``theta [..., 2]``
+    given one set ``x [m, 2]`` (or one observation ``[2]``): the sum over observations of
+    ``log(N(x_j; theta, I) / 2 + N(x_j; theta, 0.01 I) / 2)`` inside the prior's box,
+    ``-inf`` outside. Cost: O(points * m)."""
+    theta, x = np.asarray(theta, np.float64), np.atleast_2d(np.asarray(x, np.float64))
+    squared = ((theta[..., None, :] - x) ** 2).sum(-1)  # [..., m]
+    log_terms = np.stack([-0.5 * squared - np.log(2 * np.pi),
+                          -0.5 * squared / 0.01 - np.log(2 * np.pi * 0.01)]) + np.log(0.5)
+    log_p = np.logaddexp(log_terms[0], log_terms[1]).sum(-1)
+    inside = np.all(np.abs(theta) <= 10.0, axis=-1)
+    return np.where(inside, log_p, -np.inf)
