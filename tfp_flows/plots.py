@@ -227,3 +227,104 @@ def loss_curves(history: dict, path):
     plt.close(figure)
 
 
+
+
+# -- calibration of a posterior (tfp_flows.diagnostics) ------------------------------------
+
+
+def _drawn(axes_count: int, axes, path, width: float = 3.6):
+    """``(figure, axes)``: the caller's axes, or a new row of ``axes_count`` to save at ``path``."""
+    if axes is not None:
+        return None, list(np.atleast_1d(axes))
+    plt = _pyplot()
+    figure, new = plt.subplots(1, axes_count, figsize=(width * axes_count, 3.4), squeeze=False)
+    return figure, list(new[0])
+
+
+def _saved(figure, path):
+    if figure is None:
+        return
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    _pyplot().close(figure)
+
+
+def sbc_ecdf(ranks, num_samples: int, path=None, axis=None, names=None, level: float = 0.95):
+    """Simulation-based calibration: the ECDF of each parameter's ranks minus the uniform
+    one, inside its ``level`` simultaneous band (grey; `tfp_flows.diagnostics.ecdf_band`).
+
+    Talts et al. 2018 (arXiv:1804.06788); the band of Säilynoja et al. 2022
+    (arXiv:2103.10522). Draws on ``axis`` if given, else writes ``path``.
+    """
+    from tfp_flows import diagnostics
+
+    ranks = np.asarray(ranks).reshape(len(ranks), -1)
+    figure, (axis,) = _drawn(1, axis, path)
+    z, difference = diagnostics.ecdf_difference(ranks, num_samples)
+    _, lower, upper = diagnostics.ecdf_band(len(ranks), num_samples, level)
+    axis.fill_between(z, lower, upper, color="0.85", step="post",
+                      label=f"{level:.0%} simultaneous band")
+    names = names or [f"theta_{d + 1}" for d in range(ranks.shape[1])]
+    for d in range(ranks.shape[1]):
+        axis.step(z, difference[:, d], where="post", label=names[d])
+    axis.axhline(0.0, color="k", lw=0.5)
+    axis.set_xlabel("fractional rank")
+    axis.set_ylabel("ECDF - uniform")
+    axis.set_title(f"SBC: {len(ranks)} simulations, {num_samples} draws each", fontsize=9)
+    axis.legend(fontsize=7)
+    _saved(figure, path)
+
+
+def coverage(hpd_ranks, num_samples: int, path=None, axis=None, level: float = 0.95):
+    """Expected coverage of HPD regions against their credibility, the diagonal and its
+    ``level`` simultaneous band (`tfp_flows.diagnostics.expected_coverage`). Below the
+    diagonal: over-confident; above: too wide. Draws on ``axis`` if given, else writes
+    ``path``."""
+    from tfp_flows import diagnostics
+
+    figure, (axis,) = _drawn(1, axis, path)
+    levels, covered = diagnostics.expected_coverage(hpd_ranks, num_samples)
+    _, lower, upper = diagnostics.ecdf_band(len(np.ravel(hpd_ranks)), num_samples, level)
+    axis.fill_between(levels, levels + lower, levels + upper, color="0.85", step="post",
+                      label=f"{level:.0%} band if calibrated")
+    axis.plot([0, 1], [0, 1], "k", lw=0.5)
+    axis.step(levels, covered, where="post", color="C3", label="expected coverage")
+    axis.set_xlabel("credibility level of the HPD region")
+    axis.set_ylabel("fraction of truths inside")
+    axis.set_title("expected coverage", fontsize=9)
+    axis.legend(fontsize=7)
+    _saved(figure, path)
+
+
+def recovery(samples, theta, path=None, axes=None, names=None, level: float = 0.9):
+    """Parameter recovery: posterior mean against the true value, one panel per parameter,
+    with the central ``level`` interval as an error bar and the diagonal. Draws on
+    ``axes`` (one per parameter) if given, else writes ``path``."""
+    from tfp_flows import diagnostics
+
+    theta = np.asarray(theta).reshape(len(theta), -1)
+    mean, lower, upper = diagnostics.posterior_intervals(samples, level)
+    figure, axes = _drawn(theta.shape[1], axes, path, width=3.2)
+    names = names or [f"theta_{d + 1}" for d in range(theta.shape[1])]
+    for d, axis in enumerate(axes):
+        axis.errorbar(theta[:, d], mean[:, d], yerr=[mean[:, d] - lower[:, d],
+                                                     upper[:, d] - mean[:, d]],
+                      fmt="o", ms=2, lw=0.5, alpha=0.6)
+        low, high = theta[:, d].min(), theta[:, d].max()
+        axis.plot([low, high], [low, high], "k", lw=0.5)
+        r2 = 1.0 - np.mean((mean[:, d] - theta[:, d]) ** 2) / np.var(theta[:, d])
+        axis.set_title(f"{names[d]}: R^2 = {r2:.3f}", fontsize=9)
+        axis.set_xlabel("true value")
+        axis.set_ylabel(f"posterior mean, {level:.0%} interval")
+    _saved(figure, path)
+
+
+def calibration(result, theta, path, names=None, level: float = 0.95):
+    """One row: `sbc_ecdf`, `coverage` and `recovery` of a
+    `tfp_flows.diagnostics.Calibration` against the true ``theta``."""
+    theta = np.asarray(theta).reshape(len(theta), -1)
+    figure, axes = _drawn(2 + theta.shape[1], None, path, width=3.4)
+    sbc_ecdf(result.ranks, result.num_samples, axis=axes[0], names=names, level=level)
+    coverage(result.hpd_ranks, result.num_samples, axis=axes[1], level=level)
+    recovery(result.samples, theta, axes=axes[2:], names=names)
+    _saved(figure, path)
