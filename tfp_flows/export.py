@@ -44,11 +44,11 @@ def _checked(tensor, event_shape, name: str):
     (a None entry: any size), so a served request of the wrong shape fails instead of
     broadcasting."""
     expected = "[batch, " + ", ".join(map(str, event_shape)) + "]"
-    known = [i for i, n in enumerate(event_shape) if n is not None]
-    check = tf.debugging.assert_equal(
-        tf.gather(tf.shape(tensor)[1:], tf.constant(known, tf.int32)),
-        tf.constant([event_shape[i] for i in known], tf.int32),
-        message=f"expected {name} of shape {expected}")
+    shape = tf.shape(tensor)[1:]
+    known = tf.constant([n is not None for n in event_shape])
+    sizes = tf.constant([0 if n is None else n for n in event_shape], tf.int32)
+    check = tf.debugging.assert_equal(shape, tf.where(known, sizes, shape),
+                                      message=f"expected {name} of shape {expected}")
     with tf.control_dependencies([check]):
         return tf.identity(tensor)
 

@@ -12,10 +12,12 @@ context (``benchmarks/sbi.py`` scores them; ``examples/sbi_gaussian_mixture.py``
 - `gaussian_linear`: 10-D | 10-D (Lueckmann et al. 2021, arXiv:2101.04653); its exact
   posterior's NLL: `gaussian_linear_nll`.
 - `gaussian_mixture`: 2-D | 2-D, or a set of i.i.d. observations per simulation (ibid.);
-  its unnormalised exact posterior: `gaussian_mixture_log_posterior`.
+  its exact posterior: `gaussian_mixture_log_posterior`.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -102,15 +104,65 @@ def gaussian_mixture(n, rng, num_observations: int | None = None):
     return theta, theta[:, None] + scale * rng.standard_normal((n, m, 2))
 
 
-def gaussian_mixture_log_posterior(theta, x):
-    """Unnormalised ``log p(theta | x)`` of `gaussian_mixture` at points ``theta [..., 2]``
-    given one set ``x [m, 2]`` (or one observation ``[2]``): the sum over observations of
-    ``log(N(x_j; theta, I) / 2 + N(x_j; theta, 0.01 I) / 2)`` inside the prior's box,
-    ``-inf`` outside. Cost: O(points * m)."""
-    theta, x = np.asarray(theta, np.float64), np.atleast_2d(np.asarray(x, np.float64))
+def _as_sets(x) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    if x.ndim not in (2, 3) or x.shape[-1] != 2:
+        raise ValueError(f"gaussian_mixture: expected sets of observations [n, m, 2] (or one "
+                         f"set [m, 2]; single observations as x[:, None]); got {x.shape}.")
+    return x
+
+
+def gaussian_mixture_log_likelihood(theta, x) -> np.ndarray:
+    """``log p(x | theta) = sum_j log(N(x_j; theta, I) / 2 + N(x_j; theta, 0.01 I) / 2)`` of
+    `gaussian_mixture`, for ``theta [..., 2]`` and sets ``x [..., m, 2]`` that broadcast
+    (a grid of ``theta [G, 2]`` against one set ``[m, 2]``, or one set per row). Cost:
+    O(rows * m)."""
+    theta, x = np.asarray(theta, np.float64), _as_sets(x)
     squared = ((theta[..., None, :] - x) ** 2).sum(-1)  # [..., m]
     log_terms = np.stack([-0.5 * squared - np.log(2 * np.pi),
                           -0.5 * squared / 0.01 - np.log(2 * np.pi * 0.01)]) + np.log(0.5)
-    log_p = np.logaddexp(log_terms[0], log_terms[1]).sum(-1)
-    inside = np.all(np.abs(theta) <= 10.0, axis=-1)
-    return np.where(inside, log_p, -np.inf)
+    return np.logaddexp(log_terms[0], log_terms[1]).sum(-1)
+
+
+def gaussian_mixture_log_evidence(x) -> np.ndarray:
+    """``log integral over the prior's box of p(x | theta) dtheta`` for sets ``x [n, m, 2]``.
+
+    Exact: ``p(x | theta)`` is a sum over the ``2^m`` assignments ``S`` of observations to
+    the wide (variance 1) and narrow (0.01) component, each a Gaussian in ``theta``:
+    per coordinate ``prod_j N(x_j; theta, v_j) = C_S N(theta; m_S, V_S)`` with precision
+    ``1 / V_S = sum_j 1 / v_j``, mean ``m_S = V_S sum_j x_j / v_j`` and ``log C_S =
+    log(2 pi V_S) / 2 - sum_j log(2 pi v_j) / 2 - (sum_j x_j^2 / v_j - m_S^2 / V_S) / 2``,
+    whose mass in ``[-10, 10]`` is a difference of normal CDFs. Cost: O(n 2^m m).
+    """
+    x = _as_sets(x)
+    x = x[None] if x.ndim == 2 else x
+    m = x.shape[1]
+    narrow = (np.arange(2 ** m)[:, None] >> np.arange(m)) & 1  # [2^m, m]: 1 = narrow
+    inverse_variance = np.where(narrow == 1, 100.0, 1.0)  # [S, m]
+    precision = inverse_variance.sum(1)  # [S]
+    weighted = np.einsum("sj,njd->nsd", inverse_variance, x)  # [n, S, 2]
+    mean = weighted / precision[:, None]
+    squares = np.einsum("sj,njd->nsd", inverse_variance, x ** 2)
+    log_c = (0.5 * np.log(2 * np.pi / precision)[:, None]
+             - 0.5 * (np.log(2 * np.pi / inverse_variance).sum(1))[:, None]
+             - 0.5 * (squares - mean ** 2 * precision[:, None]))  # [n, S, 2]
+    scale = np.sqrt(2.0 / precision)[:, None]
+    erf = np.vectorize(math.erf, otypes=[np.float64])
+    mass = 0.5 * (erf((10.0 - mean) / scale) - erf((-10.0 - mean) / scale))
+    with np.errstate(divide="ignore"):
+        log_terms = (log_c + np.log(mass)).sum(-1) + m * np.log(0.5)  # [n, S]
+    top = log_terms.max(1, keepdims=True)
+    return (top + np.log(np.exp(log_terms - top).sum(1, keepdims=True)))[:, 0]
+
+
+def gaussian_mixture_log_posterior(theta, x) -> np.ndarray:
+    """The exact ``log p(theta | x)`` of `gaussian_mixture` for one set of observations per
+    row: ``theta [n, 2]``, ``x [n, m, 2]`` (a single observation: ``x[:, None]``); or
+    a grid ``theta [G, 2]`` given one set ``x [m, 2]``. ``-inf`` outside the prior's box.
+    `gaussian_mixture_log_likelihood` minus `gaussian_mixture_log_evidence`."""
+    theta, x = np.asarray(theta, np.float64), _as_sets(x)
+    evidence = gaussian_mixture_log_evidence(x)
+    if x.ndim == 2:
+        evidence = evidence[0]
+    log_p = gaussian_mixture_log_likelihood(theta, x) - evidence
+    return np.where(np.all(np.abs(theta) <= 10.0, axis=-1), log_p, -np.inf)
