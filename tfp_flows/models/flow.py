@@ -272,8 +272,9 @@ class Flow(keras.Model):
 
         Args:
             num_samples: scalar int32 tensor (or int).
-            context: None, one checked context for every sample (a vector, or a scalar
-                label), or one per sample.
+            context: None, one checked context for every sample (a vector, one raw
+                observation, or a scalar label), or one per sample (the eager `sample`
+                given a batch of contexts draws ``num_samples`` per context instead).
             seed: scalar integer tensor (or int); the same seed gives the same samples.
             temperature: scalar; below 1 is Glow's reduced-temperature sampling.
 
