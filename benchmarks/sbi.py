@@ -160,6 +160,13 @@ VARIANTS = {
     "nsf standardize": lambda d, c: tfp_flows.NSF(d, num_steps=TRANSFORMS, hidden_units=HIDDEN,
                                                   context_shape=(c,), standardize=True),
     "maf standardize": _maf(standardize=True),
+    "maf_spline standardize": _maf(transform="spline", standardize=True),
+    "maf_spline standardize no ActNorm": _maf(transform="spline", standardize=True,
+                                              actnorm=False),
+    "maf_spline joint standardize no ActNorm": _maf(JointMADE, transform="spline",
+                                                    standardize=True, actnorm=False),
+    "maf_spline B4 K16 standardize no ActNorm": _maf(transform="spline", standardize=True,
+                                                     actnorm=False, bound=4.0, num_bins=16),
 }
 
 
