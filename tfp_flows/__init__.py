@@ -23,7 +23,7 @@ from tfp_flows import (
 )
 from tfp_flows.callbacks import StopOnNonFiniteLoss
 from tfp_flows.io import load_flow
-from tfp_flows.models import MAF, NSF, Flow, Glow, Jet, RealNVP
+from tfp_flows.models import MAF, NSF, Flow, Glow, Jet, RealNVP, TarFlow
 
 __version__ = "0.1.0"
 
@@ -35,6 +35,7 @@ __all__ = [
     "Jet",
     "RealNVP",
     "StopOnNonFiniteLoss",
+    "TarFlow",
     "bijectors",
     "conditioners",
     "config",

@@ -29,6 +29,7 @@ from tfp_flows.bijectors.prelu_coupling import PReLUCoupling
 from tfp_flows.bijectors.spline_coupling import SplineCoupling
 from tfp_flows.bijectors.squeeze import Squeeze
 from tfp_flows.bijectors.token_partitions import TokenCheckerboard, TokenStripes
+from tfp_flows.bijectors.transformer_autoregressive import TransformerAutoregressive
 from tfp_flows.bijectors.triangular_linear import TriangularLinear
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "Squeeze",
     "TokenCheckerboard",
     "TokenStripes",
+    "TransformerAutoregressive",
     "TriangularLinear",
     "check_spline_args",
     "inverse_and_log_det",

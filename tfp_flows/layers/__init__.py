@@ -15,6 +15,7 @@ from tfp_flows.layers.coupling import (
 from tfp_flows.layers.dequantize import Dequantize
 from tfp_flows.layers.factor_out import FactorOut
 from tfp_flows.layers.fixed import FixedBijector
+from tfp_flows.layers.gaussian_noise import GaussianNoise
 from tfp_flows.layers.linear import DiagonalLinear, FullLinear, TriangularLinear
 from tfp_flows.layers.lu_linear import Invertible1x1Conv, LULinear
 from tfp_flows.layers.masked_autoregressive import MaskedAutoregressive
@@ -22,6 +23,7 @@ from tfp_flows.layers.orthogonal_mixing import OrthogonalMixing
 from tfp_flows.layers.patchify import Patchify, Unpatchify
 from tfp_flows.layers.squeeze import Permute, Squeeze, Unsqueeze
 from tfp_flows.layers.standardize import Standardize
+from tfp_flows.layers.transformer_autoregressive import TransformerAutoregressive
 
 __all__ = [
     "ActNorm",
@@ -33,6 +35,7 @@ __all__ = [
     "FixedBijector",
     "FlowLayer",
     "FullLinear",
+    "GaussianNoise",
     "Invertible1x1Conv",
     "LULinear",
     "LayerChain",
@@ -44,6 +47,7 @@ __all__ = [
     "SplineCoupling",
     "Squeeze",
     "Standardize",
+    "TransformerAutoregressive",
     "TriangularLinear",
     "Unpatchify",
     "Unsqueeze",
