@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark suite on a GPU machine, plus a 32x32x3 Glow and a 32x32x3 Jet at batch 256
+# The benchmark suite on a GPU machine, plus a 32x32x3 Glow, Jet and TarFlow at batch 256
 # in float32 and mixed_bfloat16 with the GPU's peak memory. Results: benchmarks/results/*.json.
 # Usage: bash benchmarks/gpu.sh [--quick]
 set -euo pipefail
@@ -12,4 +12,5 @@ python -m benchmarks.glow_gpu "$@"
 python -m benchmarks.glow_gpu --convolutions native "$@"
 python -m benchmarks.glow_gpu --convolutions matrix "$@"
 python -m benchmarks.jet_gpu "$@"
+python -m benchmarks.tarflow_gpu "$@"
 python -m benchmarks.memory --gpu "$@"

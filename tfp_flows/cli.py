@@ -38,15 +38,17 @@ def _parser() -> argparse.ArgumentParser:
 
     train.add_argument("--model", choices=["auto", *VECTOR_BUILDERS, *IMAGE_BUILDERS],
                        default="auto", help="realnvp, nsf (spline couplings) or maf "
-                       "(autoregressive) for vectors, glow or jet (ViT couplings) for images "
-                       "(default: by data shape)")
+                       "(autoregressive) for vectors, glow, jet (ViT couplings) or tarflow "
+                       "(Transformer autoregressive blocks) for images (default: by data shape)")
     train.add_argument("--coupling", choices=list(COUPLINGS),
                        default="affine", help="coupling of RealNVP, Glow and Jet (default affine)")
     train.add_argument("--num-steps", type=int,
-                       help="couplings (RealNVP 16, Jet 8) or steps per level (Glow, 4)")
+                       help="couplings (RealNVP 16, Jet 8), TarFlow blocks (4) or steps per level "
+                            "(Glow, 4)")
     train.add_argument("--num-levels", type=int, default=2, help="Glow levels (default 2)")
     train.add_argument("--hidden", type=int,
-                       help="MLP width (64), Glow channels (128) or Jet ViT width (64)")
+                       help="MLP width (64), Glow channels (128) or Jet / TarFlow Transformer "
+                            "width (64)")
     train.add_argument("--num-values", type=int,
                        help="discrete values per pixel of integer image files, e.g. 256 "
                             "(default from data)")
@@ -230,6 +232,9 @@ def build_model(x, args, num_values):
         return builder(x.shape[1:], num_couplings=args.num_steps or 8,
                        patch_size=default_patch_size(x.shape[1:]), width=args.hidden or 64,
                        coupling=args.coupling, num_values=num_values, seed=args.seed)
+    if kind == "tarflow":
+        return builder(x.shape[1:], num_blocks=args.num_steps or 4, width=args.hidden or 64,
+                       num_values=num_values, seed=args.seed)
     return builder(x.shape[1:], num_levels=args.num_levels, num_steps=args.num_steps or 4,
                    hidden_channels=args.hidden or 128, coupling=args.coupling,
                    num_values=num_values, seed=args.seed)

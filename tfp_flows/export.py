@@ -7,7 +7,10 @@ observations where the flow has a context encoder, which the graph runs):
 
 - ``serving_default`` and ``log_prob``: ``x`` -> ``log_prob``, ``bits_per_dim``, ``score``;
 - ``sample``: ``num_samples`` (int32), ``seed`` (int64), ``temperature`` (float32) -> ``x``;
-- ``encode``: ``x`` -> ``z``; ``decode``: ``z`` -> ``x``.
+- ``encode``: ``x`` -> ``z``; ``decode``: ``z`` -> ``x``;
+- ``sample_denoised`` (flows trained with `tfp_flows.layers.GaussianNoise`, e.g.
+  ``TarFlow(..., noise_std=...)``): the inputs of ``sample`` -> ``x``, each sample moved
+  by one step of the flow's score, ``x + sigma^2 grad log p(x)`` (`tfp_flows.models.denoise`).
 
 ``x`` is what the user trains on: floats for continuous flows, whole pixel values
 ``0 .. num_values - 1`` (sent as numbers, checked in the graph) for dequantized image
@@ -28,7 +31,8 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from tfp_flows.models import inputs
+from tfp_flows.layers.gaussian_noise import GaussianNoise
+from tfp_flows.models import denoise, inputs
 
 SIGNATURES = ("serving_default", "log_prob", "sample", "encode", "decode")
 
@@ -97,10 +101,20 @@ def _endpoints(flow):
         z = _checked(z, latent, "z")
         return {"x": flow.graph_decode(z, context_of(context, tf.shape(z)[0]))}
 
-    def sample(num_samples, seed, temperature, context=None):
-        context = None if context is None else inputs.check_context(flow, context)
-        x = flow.graph_sample(num_samples, context, seed=seed, temperature=temperature)
-        return {"x": x}
+    def sampler(draw):
+        """The served sampling function of ``draw`` (`Flow.graph_sample`'s arguments)."""
+        if context_spec is None:
+            return lambda num_samples, seed, temperature: {
+                "x": draw(num_samples, None, seed=seed, temperature=temperature)}
+        return lambda num_samples, seed, temperature, context: {
+            "x": draw(num_samples, inputs.check_context(flow, context), seed=seed,
+                      temperature=temperature)}
+
+    samplers = {"sample": sampler(flow.graph_sample)}
+    if any(isinstance(layer, GaussianNoise) and layer.noise_std > 0
+           for layer in flow.flow_layers):
+        samplers["sample_denoised"] = sampler(
+            lambda *args, **kwargs: denoise.graph_sample_denoised(flow, *args, **kwargs))
 
     scalars = [tf.TensorSpec([], tf.int32, name="num_samples"),
                tf.TensorSpec([], tf.int64, name="seed"),
@@ -109,17 +123,14 @@ def _endpoints(flow):
         return {"log_prob": (lambda x: log_prob(x), [x_spec]),
                 "encode": (lambda x: encode(x), [x_spec]),
                 "decode": (lambda z: decode(z), [z_spec]),
-                "sample": (lambda num_samples, seed, temperature:
-                           sample(num_samples, seed, temperature), scalars)}
+                **{name: (fn, scalars) for name, fn in samplers.items()}}
+    one_context = (tf.TensorSpec(list(flow.context_shape), flow.float_dtype, name="context")
+                   if flow.context_shape is not None
+                   else tf.TensorSpec([], tf.int64, name="context"))
     return {"log_prob": (log_prob, [x_spec, context_spec]),
             "encode": (encode, [x_spec, context_spec]),
             "decode": (decode, [z_spec, context_spec]),
-            "sample": (lambda num_samples, seed, temperature, context:
-                       sample(num_samples, seed, temperature, context),
-                       scalars + [tf.TensorSpec(list(flow.context_shape), flow.float_dtype,
-                                                name="context")
-                                  if flow.context_shape is not None
-                                  else tf.TensorSpec([], tf.int64, name="context")])}
+            **{name: (fn, scalars + [one_context]) for name, fn in samplers.items()}}
 
 
 def export(flow, path: str | os.PathLike, version: int | None = 1, next_version: bool = False,

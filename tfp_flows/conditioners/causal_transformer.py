@@ -6,10 +6,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.conditioners.vit import _Block
+from tfp_flows.conditioners.vit import PreNormBlock
 
 
-class _CausalBlock(_Block):
+class _CausalBlock(PreNormBlock):
     """`ViT`'s pre-LayerNorm block with causal attention, run whole or one token at a time.
 
     ``call``: ``h += MHA(LN(h), causal); h += MLP(LN(h))`` over the whole sequence.

@@ -7,10 +7,11 @@ import numpy as np
 import tensorflow as tf
 
 
-class _Block(keras.layers.Layer):
+class PreNormBlock(keras.layers.Layer):
     """Pre-LayerNorm Transformer block: ``h += MHA(LN(h)); h += MLP(LN(h))``.
 
-    Built and serialised by its `ViT` (which passes every argument), never alone.
+    Built and serialised by its `ViT` or `CausalTransformer` (which pass every argument),
+    never alone.
     """
 
     def __init__(self, width: int, num_heads: int, mlp_ratio: int, **kwargs):
@@ -96,7 +97,7 @@ class ViT(keras.layers.Layer):
         policy = self.dtype_policy
         self.embed = keras.layers.Dense(self.width, dtype=policy, name="embed")
         self.context_projection = keras.layers.Dense(self.width, dtype=policy, name="context")
-        self.blocks = [_Block(self.width, self.num_heads, self.mlp_ratio, dtype=policy,
+        self.blocks = [PreNormBlock(self.width, self.num_heads, self.mlp_ratio, dtype=policy,
                               name=f"block_{i}") for i in range(self.depth)]
         self.norm_out = keras.layers.LayerNormalization(epsilon=1e-6, dtype=policy,
                                                         name="norm_out")

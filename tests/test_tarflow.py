@@ -1,0 +1,265 @@
+"""TarFlow: the causal Transformer, the autoregressive block, noise and denoising, the flow."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfp_flows
+from tfp_flows import bijectors, layers
+from tfp_flows.conditioners import CausalTransformer
+from tfp_flows.models import denoise
+from tfp_flows.testing import randomize_weights
+
+SHAPE = (4, 4, 1)  # patches of 2: 4 tokens of 4 values
+
+
+def tiny(**kwargs):
+    settings = dict(num_blocks=2, layers_per_block=1, patch_size=2, width=16, num_heads=2,
+                    num_values=17, noise_std=0.02)
+    return tfp_flows.TarFlow(SHAPE, **{**settings, **kwargs})
+
+
+def pixels(n, seed=0):
+    return np.random.default_rng(seed).integers(0, 17, (n, *SHAPE)).astype(np.int32)
+
+
+def blocks(flow):
+    return [layer for layer in flow.flow_layers
+            if isinstance(layer, layers.TransformerAutoregressive)]
+
+
+# -- the conditioner and the block --------------------------------------------------------
+
+@pytest.mark.parametrize("with_context", [False, True])
+def test_causal_transformer_sees_only_earlier_tokens_and_its_cache_is_the_same_map(with_context):
+    net = CausalTransformer(6, width=16, depth=2, num_heads=2)
+    x = tf.constant(np.random.default_rng(0).standard_normal((3, 5, 3)), tf.float32)
+    context = tf.constant(np.random.default_rng(1).standard_normal((3, 2)), tf.float32) \
+        if with_context else None
+    net(x, context)
+    randomize_weights(net, 0)  # the head starts at zero: randomise it, or nothing can change
+    out = net(x, context).numpy()
+    for t in range(5):
+        changed = x.numpy().copy()
+        changed[:, t] += 1.0
+        moved = net(changed, context).numpy()
+        # Outputs at positions <= t are the parameters of tokens <= t: untouched by token t.
+        np.testing.assert_array_equal(moved[:, :t + 1], out[:, :t + 1])
+        if t < 4:
+            assert np.abs(moved[:, t + 1:] - out[:, t + 1:]).max() > 1e-3, t
+    cache, previous = net.initial_cache(3), tf.zeros((3, 3))
+    for t in range(5):
+        kwargs = {} if context is None else {"context": context}
+        theta, cache = net.step(previous, tf.constant(t), cache, **kwargs)
+        np.testing.assert_allclose(theta, out[:, t], rtol=1e-5, atol=1e-5)
+        previous = x[:, t]
+    if with_context:
+        assert not np.allclose(net(x, context + 1.0), out)
+    with pytest.raises(ValueError, match="divisible by num_heads"):
+        CausalTransformer(4, width=10, num_heads=4)
+
+
+def test_block_forward_is_autoregressive_with_the_paper_log_det():
+    """z_t = (x_t - mu_t) exp(-alpha_t), log-det -sum(alpha), reversal by token order."""
+    net = CausalTransformer(2 * 3, width=8, depth=1, num_heads=2)
+    x = tf.constant(np.random.default_rng(2).standard_normal((2, 4, 3)), tf.float32)
+    net(x)
+    randomize_weights(net, 1)
+    bound = 3.0
+    for reverse in (False, True):
+        bijector = bijectors.TransformerAutoregressive(net, reverse=reverse)
+        z, log_det = bijector.inverse_and_log_det(x)
+        ordered = x[:, ::-1] if reverse else x
+        shift, raw = np.split(net(ordered).numpy(), 2, axis=-1)
+        alpha = bound * np.tanh(raw / bound)
+        expected = (ordered.numpy() - shift) * np.exp(-alpha)
+        np.testing.assert_allclose(z, expected[:, ::-1] if reverse else expected, rtol=1e-5,
+                                   atol=1e-5)
+        np.testing.assert_allclose(log_det, -alpha.sum(axis=(1, 2)), rtol=1e-5, atol=1e-5)
+        # Token order (reversed or not): the first token's z ignores every other token.
+        first = 3 if reverse else 0
+        nudged = x.numpy().copy()
+        nudged[:, 3 - first] += 1.0
+        np.testing.assert_array_equal(bijector.inverse(nudged)[:, first], z[:, first])
+
+
+def test_gaussian_noise_only_while_training():
+    layer = layers.GaussianNoise(0.1, seed=3)
+    x = tf.zeros((4000, 4))
+    y, log_det = layer(x, training=True)
+    assert abs(float(tf.math.reduce_std(y)) - 0.1) < 0.005
+    assert float(tf.reduce_max(tf.abs(log_det))) == 0.0
+    assert not np.allclose(layer(x, training=True)[0], y)  # fresh noise each step
+    np.testing.assert_array_equal(layer(x + 1.0, training=False)[0], x + 1.0)
+    with pytest.raises(ValueError, match="noise_std >= 0"):
+        layers.GaussianNoise(-1.0)
+
+
+def test_denoising_is_tweedies_step_in_data_units():
+    """At initialisation (zero heads) a TarFlow is the identity on v = (k + u)/n - 1/2, so
+    log p(x) = log N(v; 0, I) - D log n and x + s^2 grad log p(x) = x - sigma^2 n v."""
+    flow = tiny(noise_std=0.1)
+    assert denoise.noise_std(flow) == pytest.approx(0.1 * 17)
+    x = tf.constant(np.random.default_rng(4).uniform(0, 17, (3, *SHAPE)), tf.float32)
+    expected = x - 0.1 ** 2 * 17 * (x / 17 - 0.5)
+    np.testing.assert_allclose(denoise.graph_denoise(flow, x), expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="GaussianNoise"):
+        denoise.noise_std(tiny(noise_std=0.0))
+
+
+# -- the flow ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained():
+    keras.utils.set_random_seed(0)
+    flow = tiny()
+    x = pixels(64)
+    before = float(np.mean(flow.score(x)))
+    flow.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=False, steps_per_execution=8)
+    history = flow.fit(x, batch_size=16, epochs=3, verbose=0)
+    return flow, x, before, history
+
+
+def test_tarflow_trains_and_round_trips(trained):
+    flow, x, before, history = trained
+    kinds = [type(layer).__name__ for layer in flow.flow_layers]
+    assert kinds == ["Dequantize", "GaussianNoise", "Patchify", "TransformerAutoregressive",
+                     "TransformerAutoregressive", "Unpatchify"], kinds
+    assert [block.reverse for block in blocks(flow)] == [False, True]
+    losses = history.history["loss"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0], losses
+    assert float(np.mean(flow.score(x))) > before + 2.0
+    np.testing.assert_allclose(flow.score(x[:8]), flow.distribution().log_prob(x[:8] + 0.5),
+                               rtol=1e-5, atol=1e-3)
+    z = flow.encode(x[:4])
+    np.testing.assert_allclose(flow.decode(z), x[:4] + 0.5, atol=1e-3)
+
+
+def test_cached_sampling_equals_uncached_under_xla(trained):
+    flow = trained[0]
+    z = tf.random.stateless_normal((5, *flow.latent_shape), seed=(1, 2))
+    decoded = {}
+    try:
+        for cached in (True, False):
+            for block in blocks(flow):
+                block.use_cache = cached
+            decoded[cached] = tf.function(flow.graph_decode, jit_compile=True)(z).numpy()
+    finally:
+        for block in blocks(flow):
+            block.use_cache = True
+    np.testing.assert_allclose(decoded[True], decoded[False], rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(flow.encode(np.clip(np.floor(decoded[True]), 0, 16)).shape,
+                               z.shape)
+    denoised = denoise.sample_denoised(flow, 6, seed=3).numpy()
+    raw = flow.sample(6, seed=3).numpy()
+    assert denoised.shape == raw.shape and np.all(np.isfinite(denoised))
+    assert 0 < np.abs(denoised - raw).max() < 17
+
+
+def test_tarflow_saves_loads_and_serves_the_sampling_signatures(trained, tmp_path):
+    flow, x, _, _ = trained
+    flow.save(tmp_path / "tarflow.keras")
+    loaded = tfp_flows.load_flow(tmp_path / "tarflow.keras")
+    np.testing.assert_allclose(loaded.score(x[:8]), flow.score(x[:8]), rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(loaded.sample(3, seed=4), flow.sample(3, seed=4), atol=1e-4)
+
+    model_dir = flow.export(tmp_path / "served")
+    np.save(tmp_path / "x.npy", x[:8].astype(np.float32))
+    script = textwrap.dedent("""
+        import sys
+        sys.modules["tfp_flows"] = None
+        sys.modules["tensorflow_probability"] = None
+        import numpy as np
+        import tensorflow as tf
+        model = tf.saved_model.load(sys.argv[1])
+        x = tf.constant(np.load(sys.argv[2]))
+        out = {"log_prob": model.signatures["log_prob"](x=x)["log_prob"]}
+        for name in ("sample", "sample_denoised"):
+            out[name] = model.signatures[name](num_samples=tf.constant(3),
+                                               seed=tf.constant(4, tf.int64),
+                                               temperature=tf.constant(1.0))["x"]
+        np.savez(sys.argv[3], **{k: v.numpy() for k, v in out.items()})
+    """)
+    (tmp_path / "serve.py").write_text(script)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    subprocess.run([sys.executable, str(tmp_path / "serve.py"), str(model_dir),
+                    str(tmp_path / "x.npy"), str(tmp_path / "out.npz")], check=True,
+                   cwd=tmp_path, env=env, timeout=300)
+    served = np.load(tmp_path / "out.npz")
+    np.testing.assert_allclose(served["log_prob"], flow.log_prob(x[:8]), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(served["sample"], flow.sample(3, seed=4), atol=1e-4)
+    np.testing.assert_allclose(served["sample_denoised"],
+                               denoise.sample_denoised(flow, 3, seed=4), atol=1e-4)
+
+
+def test_class_conditional_tarflow_and_mixed_bfloat16():
+    labels = np.array([0, 1, 2, 0])
+    flow = tiny(num_classes=3, noise_std=0.0)
+    for layer in flow.flow_layers:
+        randomize_weights(layer, 0, 0.1)
+    log_p = flow.score(pixels(4), labels)
+    assert np.all(np.isfinite(log_p))
+    assert not np.allclose(log_p, flow.score(pixels(4), (labels + 1) % 3))
+    assert flow.sample(2, context=1, seed=0).shape == (2, *SHAPE)
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        keras.utils.set_random_seed(0)
+        mixed = tiny()
+        mixed.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False,
+                      steps_per_execution=2)
+        history = mixed.fit(pixels(16), batch_size=8, epochs=1, verbose=0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert all(b.conditioner.compute_dtype == "bfloat16" for b in blocks(mixed))
+    assert all(layer.compute_dtype == "float32" for layer in mixed.flow_layers)
+    assert np.isfinite(history.history["loss"][0])
+    assert np.all(np.isfinite(mixed.sample(2, seed=0)))
+
+
+def test_inverse_backprop_gives_the_stored_gradients():
+    """The block's input is recomputed by its cached sampling pass; gradients agree."""
+    flow = tiny(num_values=None, noise_std=0.0)
+    for layer in flow.flow_layers:
+        randomize_weights(layer, 1, 0.1)
+    x = tf.constant(np.random.default_rng(5).standard_normal((6, *SHAPE)), tf.float32)
+    results = {}
+    for mode in ("store", "inverse"):
+        flow.compile(optimizer=keras.optimizers.SGD(0.1), backprop=mode)
+        results[mode] = flow.nll_and_gradients(x)
+    np.testing.assert_allclose(results["store"][0], results["inverse"][0], rtol=1e-6)
+    for variable, a, b in zip(flow.trainable_variables, results["store"][1],
+                              results["inverse"][1]):
+        a, b = np.asarray(tf.convert_to_tensor(a)), np.asarray(tf.convert_to_tensor(b))
+        scale = max(np.linalg.norm(a), 1e-3)
+        assert np.linalg.norm(a - b) / scale < 1e-4, variable.path
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(patch_size=3), "divides the image sides"),
+    (dict(num_blocks=0), "num_blocks >= 1"),
+    (dict(width=10, num_heads=4), "divisible by num_heads"),
+    (dict(noise_std=-0.1), "noise_std >= 0"),
+    (dict(log_scale_bound=0.0), "log_scale_bound > 0"),
+])
+def test_tarflow_bad_arguments_are_value_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        tiny(**kwargs)
+
+
+def test_cli_builds_a_tarflow():
+    import argparse
+
+    from tfp_flows.cli import build_model
+
+    args = argparse.Namespace(model="tarflow", num_steps=2, hidden=16, coupling="affine",
+                              seed=0, num_levels=2)
+    flow = build_model(np.zeros((4, 8, 8, 1), np.int32), args, 17)
+    assert flow.name == "tarflow" and flow.latent_shape == (8, 8, 1)
+    assert len(blocks(flow)) == 2 and blocks(flow)[0].width == 16
