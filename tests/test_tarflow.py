@@ -1,10 +1,5 @@
 """TarFlow: the causal Transformer, the autoregressive block, noise and denoising, the flow."""
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
@@ -141,7 +136,9 @@ def test_tarflow_trains_and_round_trips(trained):
     np.testing.assert_allclose(flow.decode(z), x[:4] + 0.5, atol=1e-3)
 
 
-def test_cached_sampling_equals_uncached_under_xla(trained):
+def test_cached_sampling_equals_uncached(trained):
+    """Both run T tokens; the cache must give what re-running the whole Transformer does
+    (under XLA: the layer registry's checker compiles the cached loop)."""
     flow = trained[0]
     z = tf.random.stateless_normal((5, *flow.latent_shape), seed=(1, 2))
     decoded = {}
@@ -149,17 +146,13 @@ def test_cached_sampling_equals_uncached_under_xla(trained):
         for cached in (True, False):
             for block in blocks(flow):
                 block.use_cache = cached
-            decoded[cached] = tf.function(flow.graph_decode, jit_compile=True)(z).numpy()
+            decoded[cached] = flow.graph_decode(z).numpy()
     finally:
         for block in blocks(flow):
             block.use_cache = True
     np.testing.assert_allclose(decoded[True], decoded[False], rtol=1e-5, atol=1e-4)
-    np.testing.assert_allclose(flow.encode(np.clip(np.floor(decoded[True]), 0, 16)).shape,
-                               z.shape)
-    denoised = denoise.sample_denoised(flow, 6, seed=3).numpy()
-    raw = flow.sample(6, seed=3).numpy()
-    assert denoised.shape == raw.shape and np.all(np.isfinite(denoised))
-    assert 0 < np.abs(denoised - raw).max() < 17
+    np.testing.assert_allclose(flow.bijector().inverse(tf.identity(decoded[True])), z,
+                               rtol=1e-4, atol=1e-4)
 
 
 def test_tarflow_saves_loads_and_serves_the_sampling_signatures(trained, tmp_path):
@@ -169,33 +162,19 @@ def test_tarflow_saves_loads_and_serves_the_sampling_signatures(trained, tmp_pat
     np.testing.assert_allclose(loaded.score(x[:8]), flow.score(x[:8]), rtol=1e-6, atol=1e-5)
     np.testing.assert_allclose(loaded.sample(3, seed=4), flow.sample(3, seed=4), atol=1e-4)
 
-    model_dir = flow.export(tmp_path / "served")
-    np.save(tmp_path / "x.npy", x[:8].astype(np.float32))
-    script = textwrap.dedent("""
-        import sys
-        sys.modules["tfp_flows"] = None
-        sys.modules["tensorflow_probability"] = None
-        import numpy as np
-        import tensorflow as tf
-        model = tf.saved_model.load(sys.argv[1])
-        x = tf.constant(np.load(sys.argv[2]))
-        out = {"log_prob": model.signatures["log_prob"](x=x)["log_prob"]}
-        for name in ("sample", "sample_denoised"):
-            out[name] = model.signatures[name](num_samples=tf.constant(3),
-                                               seed=tf.constant(4, tf.int64),
-                                               temperature=tf.constant(1.0))["x"]
-        np.savez(sys.argv[3], **{k: v.numpy() for k, v in out.items()})
-    """)
-    (tmp_path / "serve.py").write_text(script)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    subprocess.run([sys.executable, str(tmp_path / "serve.py"), str(model_dir),
-                    str(tmp_path / "x.npy"), str(tmp_path / "out.npz")], check=True,
-                   cwd=tmp_path, env=env, timeout=300)
-    served = np.load(tmp_path / "out.npz")
-    np.testing.assert_allclose(served["log_prob"], flow.log_prob(x[:8]), rtol=1e-5, atol=1e-4)
+    # The sampling signatures, served (stock ops only: tests/test_jet.py loads a served
+    # flow where tfp_flows cannot be imported; this graph adds a while loop and a gradient).
+    model = tf.saved_model.load(str(flow.export(tmp_path / "served")))
+    scalars = dict(num_samples=tf.constant(3), seed=tf.constant(4, tf.int64),
+                   temperature=tf.constant(1.0))
+    served = {name: model.signatures[name](**scalars)["x"].numpy()
+              for name in ("sample", "sample_denoised")}
     np.testing.assert_allclose(served["sample"], flow.sample(3, seed=4), atol=1e-4)
-    np.testing.assert_allclose(served["sample_denoised"],
-                               denoise.sample_denoised(flow, 3, seed=4), atol=1e-4)
+    denoised = denoise.sample_denoised(flow, 3, seed=4).numpy()
+    np.testing.assert_allclose(served["sample_denoised"], denoised, atol=1e-4)
+    assert np.all(np.isfinite(denoised)) and 0 < np.abs(denoised - served["sample"]).max() < 17
+    np.testing.assert_allclose(model.signatures["log_prob"](x=tf.constant(x[:8], tf.float32))
+                               ["log_prob"], flow.log_prob(x[:8]), rtol=1e-5, atol=1e-4)
 
 
 def test_class_conditional_tarflow_and_mixed_bfloat16():
@@ -212,15 +191,23 @@ def test_class_conditional_tarflow_and_mixed_bfloat16():
     try:
         keras.utils.set_random_seed(0)
         mixed = tiny()
-        mixed.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False,
-                      steps_per_execution=2)
-        history = mixed.fit(pixels(16), batch_size=8, epochs=1, verbose=0)
+        for layer in mixed.flow_layers:
+            randomize_weights(layer, 0, 0.1)
+        with tf.GradientTape() as tape:
+            nll = -tf.reduce_mean(mixed(pixels(8), training=True))
+        gradients = tape.gradient(nll, mixed.trainable_variables)
+        z = tf.random.stateless_normal((2, *SHAPE), seed=(0, 1))
+        cached = mixed.graph_decode(z)
+        for block in blocks(mixed):
+            block.use_cache = False
+        uncached = mixed.graph_decode(z)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert all(b.conditioner.compute_dtype == "bfloat16" for b in blocks(mixed))
     assert all(layer.compute_dtype == "float32" for layer in mixed.flow_layers)
-    assert np.isfinite(history.history["loss"][0])
-    assert np.all(np.isfinite(mixed.sample(2, seed=0)))
+    assert np.isfinite(float(nll)) and all(g is not None for g in gradients)
+    assert cached.dtype == tf.float32 and np.all(np.isfinite(cached))
+    np.testing.assert_allclose(cached, uncached, atol=0.1)  # bfloat16 keys and values
 
 
 def test_inverse_backprop_gives_the_stored_gradients():
