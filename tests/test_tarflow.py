@@ -31,12 +31,11 @@ def blocks(flow):
 
 # -- the conditioner and the block --------------------------------------------------------
 
-@pytest.mark.parametrize("with_context", [False, True])
-def test_causal_transformer_sees_only_earlier_tokens_and_its_cache_is_the_same_map(with_context):
+def test_causal_transformer_sees_only_earlier_tokens_and_its_cache_is_the_same_map():
     net = CausalTransformer(6, width=16, depth=2, num_heads=2)
-    x = tf.constant(np.random.default_rng(0).standard_normal((3, 5, 3)), tf.float32)
-    context = tf.constant(np.random.default_rng(1).standard_normal((3, 2)), tf.float32) \
-        if with_context else None
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.standard_normal((3, 5, 3)), tf.float32)
+    context = tf.constant(rng.standard_normal((3, 2)), tf.float32)
     net(x, context)
     randomize_weights(net, 0)  # the head starts at zero: randomise it, or nothing can change
     out = net(x, context).numpy()
@@ -50,12 +49,10 @@ def test_causal_transformer_sees_only_earlier_tokens_and_its_cache_is_the_same_m
             assert np.abs(moved[:, t + 1:] - out[:, t + 1:]).max() > 1e-3, t
     cache, previous = net.initial_cache(3), tf.zeros((3, 3))
     for t in range(5):
-        kwargs = {} if context is None else {"context": context}
-        theta, cache = net.step(previous, tf.constant(t), cache, **kwargs)
+        theta, cache = net.step(previous, tf.constant(t), cache, context=context)
         np.testing.assert_allclose(theta, out[:, t], rtol=1e-5, atol=1e-5)
         previous = x[:, t]
-    if with_context:
-        assert not np.allclose(net(x, context + 1.0), out)
+    assert not np.allclose(net(x, context + 1.0), out)
     with pytest.raises(ValueError, match="divisible by num_heads"):
         CausalTransformer(4, width=10, num_heads=4)
 
@@ -109,49 +106,60 @@ def test_denoising_is_tweedies_step_in_data_units():
 
 
 # -- the flow ---------------------------------------------------------------------------------
+# One tiny class-conditional flow of one block, trained once per test process, serves every
+# test of the whole flow: so the labels travel through training, the cache, saving and
+# serving. (The block's reversed order: the bijector test above and tests/test_layers.py.)
+
+LABELS = np.arange(64) % 3
+
 
 @pytest.fixture(scope="module")
 def trained():
     keras.utils.set_random_seed(0)
-    flow = tiny()
+    flow = tiny(num_blocks=1, num_classes=3)
     x = pixels(64)
-    before = float(np.mean(flow.score(x)))
+    # Zero heads: the untrained flow is N(0, I) on v = (k + 1/2) / 17 - 1/2, whatever the label.
+    v = (x + 0.5) / 17 - 0.5
+    before = float(np.mean(np.sum(-0.5 * v ** 2 - 0.5 * np.log(2 * np.pi) - np.log(17),
+                                  axis=(1, 2, 3))))
     flow.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=False, steps_per_execution=8)
-    history = flow.fit(x, batch_size=16, epochs=3, verbose=0)
+    history = flow.fit(x, LABELS, batch_size=16, epochs=2, verbose=0)
     return flow, x, before, history
 
 
-def test_tarflow_trains_and_round_trips(trained):
+def test_tarflow_trains_round_trips_and_reads_its_labels(trained):
     flow, x, before, history = trained
     kinds = [type(layer).__name__ for layer in flow.flow_layers]
     assert kinds == ["Dequantize", "GaussianNoise", "Patchify", "TransformerAutoregressive",
-                     "TransformerAutoregressive", "Unpatchify"], kinds
-    assert [block.reverse for block in blocks(flow)] == [False, True]
+                     "Unpatchify"], kinds
+    assert [block.reverse for block in blocks(tiny(num_blocks=3))] == [False, True, False]
     losses = history.history["loss"]
     assert np.all(np.isfinite(losses)) and losses[-1] < losses[0], losses
-    assert float(np.mean(flow.score(x))) > before + 2.0
-    np.testing.assert_allclose(flow.score(x[:8]), flow.distribution().log_prob(x[:8] + 0.5),
+    score = flow.score(x, LABELS).numpy()
+    assert float(np.mean(score)) > before + 2.0
+    assert np.abs(score - flow.score(x, (LABELS + 1) % 3)).max() > 1e-3  # the label is read
+    np.testing.assert_allclose(score[:8], flow.distribution(LABELS[:8]).log_prob(x[:8] + 0.5),
                                rtol=1e-5, atol=1e-3)
-    z = flow.encode(x[:4])
-    np.testing.assert_allclose(flow.decode(z), x[:4] + 0.5, atol=1e-3)
+    z = flow.encode(x[:8], LABELS[:8])
+    np.testing.assert_allclose(flow.decode(z, LABELS[:8]), x[:8] + 0.5, atol=1e-3)
 
 
 def test_cached_sampling_equals_uncached(trained):
-    """Both run T tokens; the cache must give what re-running the whole Transformer does
-    (under XLA: the layer registry's checker compiles the cached loop)."""
+    """Both run T tokens; the cache must give what re-running the whole Transformer does."""
     flow = trained[0]
-    z = tf.random.stateless_normal((5, *flow.latent_shape), seed=(1, 2))
+    z = tf.random.stateless_normal((6, *flow.latent_shape), seed=(1, 2))
+    labels = tf.constant(LABELS[:6], tf.int32)
     decoded = {}
     try:
         for cached in (True, False):
             for block in blocks(flow):
                 block.use_cache = cached
-            decoded[cached] = flow.graph_decode(z).numpy()
+            decoded[cached] = flow.graph_decode(z, labels).numpy()
     finally:
         for block in blocks(flow):
             block.use_cache = True
     np.testing.assert_allclose(decoded[True], decoded[False], rtol=1e-5, atol=1e-4)
-    np.testing.assert_allclose(flow.bijector().inverse(tf.identity(decoded[True])), z,
+    np.testing.assert_allclose(flow.bijector(labels).inverse(tf.identity(decoded[True])), z,
                                rtol=1e-4, atol=1e-4)
 
 
@@ -159,34 +167,29 @@ def test_tarflow_saves_loads_and_serves_the_sampling_signatures(trained, tmp_pat
     flow, x, _, _ = trained
     flow.save(tmp_path / "tarflow.keras")
     loaded = tfp_flows.load_flow(tmp_path / "tarflow.keras")
-    np.testing.assert_allclose(loaded.score(x[:8]), flow.score(x[:8]), rtol=1e-6, atol=1e-5)
-    np.testing.assert_allclose(loaded.sample(3, seed=4), flow.sample(3, seed=4), atol=1e-4)
+    assert [block.use_cache for block in blocks(loaded)] == [True]
+    # The score reads every weight (the sampling path reads the same ones).
+    score = flow.score(x[:8], LABELS[:8])
+    np.testing.assert_allclose(loaded.score(x[:8], LABELS[:8]), score, rtol=1e-6, atol=1e-5)
 
     # The sampling signatures, served (stock ops only: tests/test_jet.py loads a served
     # flow where tfp_flows cannot be imported; this graph adds a while loop and a gradient).
     model = tf.saved_model.load(str(flow.export(tmp_path / "served")))
     scalars = dict(num_samples=tf.constant(3), seed=tf.constant(4, tf.int64),
-                   temperature=tf.constant(1.0))
+                   temperature=tf.constant(1.0), context=tf.constant(2, tf.int64))
     served = {name: model.signatures[name](**scalars)["x"].numpy()
               for name in ("sample", "sample_denoised")}
-    np.testing.assert_allclose(served["sample"], flow.sample(3, seed=4), atol=1e-4)
-    denoised = denoise.sample_denoised(flow, 3, seed=4).numpy()
-    np.testing.assert_allclose(served["sample_denoised"], denoised, atol=1e-4)
-    assert np.all(np.isfinite(denoised)) and 0 < np.abs(denoised - served["sample"]).max() < 17
-    np.testing.assert_allclose(model.signatures["log_prob"](x=tf.constant(x[:8], tf.float32))
-                               ["log_prob"], flow.log_prob(x[:8]), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(served["sample"], flow.sample(3, context=2, seed=4), atol=1e-4)
+    # One score step from the served sample, computed eagerly here.
+    expected = np.clip(denoise.graph_denoise(flow, served["sample"], tf.fill([3], 2)), 0, 17)
+    np.testing.assert_allclose(served["sample_denoised"], expected, atol=1e-4)
+    assert 0 < np.abs(served["sample_denoised"] - served["sample"]).max() < 17
+    served_log_prob = model.signatures["log_prob"](x=tf.constant(x[:8], tf.float32),
+                                                   context=tf.constant(LABELS[:8], tf.int64))
+    np.testing.assert_allclose(served_log_prob["score"], score, rtol=1e-5, atol=1e-4)
 
 
-def test_class_conditional_tarflow_and_mixed_bfloat16():
-    labels = np.array([0, 1, 2, 0])
-    flow = tiny(num_classes=3, noise_std=0.0)
-    for layer in flow.flow_layers:
-        randomize_weights(layer, 0, 0.1)
-    log_p = flow.score(pixels(4), labels)
-    assert np.all(np.isfinite(log_p))
-    assert not np.allclose(log_p, flow.score(pixels(4), (labels + 1) % 3))
-    assert flow.sample(2, context=1, seed=0).shape == (2, *SHAPE)
-
+def test_mixed_bfloat16_trains_and_samples():
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
         keras.utils.set_random_seed(0)
@@ -196,18 +199,13 @@ def test_class_conditional_tarflow_and_mixed_bfloat16():
         with tf.GradientTape() as tape:
             nll = -tf.reduce_mean(mixed(pixels(8), training=True))
         gradients = tape.gradient(nll, mixed.trainable_variables)
-        z = tf.random.stateless_normal((2, *SHAPE), seed=(0, 1))
-        cached = mixed.graph_decode(z)
-        for block in blocks(mixed):
-            block.use_cache = False
-        uncached = mixed.graph_decode(z)
+        sample = mixed.graph_decode(tf.random.stateless_normal((2, *SHAPE), seed=(0, 1)))
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert all(b.conditioner.compute_dtype == "bfloat16" for b in blocks(mixed))
     assert all(layer.compute_dtype == "float32" for layer in mixed.flow_layers)
     assert np.isfinite(float(nll)) and all(g is not None for g in gradients)
-    assert cached.dtype == tf.float32 and np.all(np.isfinite(cached))
-    np.testing.assert_allclose(cached, uncached, atol=0.1)  # bfloat16 keys and values
+    assert sample.dtype == tf.float32 and np.all(np.isfinite(sample))
 
 
 def test_inverse_backprop_gives_the_stored_gradients():
