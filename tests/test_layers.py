@@ -68,7 +68,7 @@ REGISTRY = {
         mean=[[0.5, -1.0, 2.0], [0.0, 3.0, -0.2]], std=[[2.0, 0.5, 1.5], [0.3, 4.0, 1.0]],
         dtype=dt), None),
     "Dequantize": ((2, 2, 1), lambda dt: layers.Dequantize(17, dtype=dt), None),
-    "TransformerAutoregressive/reverse_context": ((4, 3), lambda dt:
+    "TransformerAutoregressive/reverse_context": ((3, 2), lambda dt:
         layers.TransformerAutoregressive(8, 1, 2, reverse=True, dtype=dt), context),
     # The identity outside training (its training noise: tests/test_tarflow.py).
     "GaussianNoise": ((2, 3), lambda dt: layers.GaussianNoise(0.1, seed=1, dtype=dt), None),

@@ -94,7 +94,7 @@ def test_gaussian_noise_only_while_training():
 
 
 def test_denoising_is_tweedies_step_in_data_units():
-    """At initialisation (zero heads) a TarFlow is the identity on v = (k + u)/n - 1/2, so
+    """At initialisation (zero heads) a TarFlow is a rotation of v = (k + u)/n - 1/2, so
     log p(x) = log N(v; 0, I) - D log n and x + s^2 grad log p(x) = x - sigma^2 n v."""
     flow = tiny(noise_std=0.1)
     assert denoise.noise_std(flow) == pytest.approx(0.1 * 17)
@@ -118,7 +118,7 @@ def trained():
     keras.utils.set_random_seed(0)
     flow = tiny(num_blocks=1, num_classes=3)
     x = pixels(64)
-    # Zero heads: the untrained flow is N(0, I) on v = (k + 1/2) / 17 - 1/2, whatever the label.
+    # Zero heads: the untrained flow (a rotation) is N(0, I) on v = (k + 1/2) / 17 - 1/2.
     v = (x + 0.5) / 17 - 0.5
     before = float(np.mean(np.sum(-0.5 * v ** 2 - 0.5 * np.log(2 * np.pi) - np.log(17),
                                   axis=(1, 2, 3))))
@@ -130,9 +130,14 @@ def trained():
 def test_tarflow_trains_round_trips_and_reads_its_labels(trained):
     flow, x, before, history = trained
     kinds = [type(layer).__name__ for layer in flow.flow_layers]
-    assert kinds == ["Dequantize", "GaussianNoise", "Patchify", "TransformerAutoregressive",
-                     "Unpatchify"], kinds
-    assert [block.reverse for block in blocks(tiny(num_blocks=3))] == [False, True, False]
+    assert kinds == ["Dequantize", "GaussianNoise", "Patchify", "OrthogonalMixing",
+                     "TransformerAutoregressive", "Unpatchify"], kinds
+    three = tiny(num_blocks=3)
+    assert [type(layer).__name__ for layer in three.flow_layers[3:-1]] == \
+        ["OrthogonalMixing", "TransformerAutoregressive"] * 3
+    assert [block.reverse for block in blocks(three)] == [False, True, False]
+    assert not any(isinstance(layer, layers.OrthogonalMixing)
+                   for layer in tiny(mixing=False).flow_layers)
     losses = history.history["loss"]
     assert np.all(np.isfinite(losses)) and losses[-1] < losses[0], losses
     score = flow.score(x, LABELS).numpy()

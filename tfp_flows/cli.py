@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--coupling", choices=list(COUPLINGS),
                        default="affine", help="coupling of RealNVP, Glow and Jet (default affine)")
     train.add_argument("--num-steps", type=int,
-                       help="couplings (RealNVP 16, Jet 8), TarFlow blocks (4) or steps per level "
+                       help="couplings (RealNVP 16, Jet 8), TarFlow blocks (8) or steps per level "
                             "(Glow, 4)")
     train.add_argument("--num-levels", type=int, default=2, help="Glow levels (default 2)")
     train.add_argument("--hidden", type=int,
@@ -233,7 +233,7 @@ def build_model(x, args, num_values):
                        patch_size=default_patch_size(x.shape[1:]), width=args.hidden or 64,
                        coupling=args.coupling, num_values=num_values, seed=args.seed)
     if kind == "tarflow":
-        return builder(x.shape[1:], num_blocks=args.num_steps or 4, width=args.hidden or 64,
+        return builder(x.shape[1:], num_blocks=args.num_steps or 8, width=args.hidden or 64,
                        num_values=num_values, seed=args.seed)
     return builder(x.shape[1:], num_levels=args.num_levels, num_steps=args.num_steps or 4,
                    hidden_channels=args.hidden or 128, coupling=args.coupling,
