@@ -1,7 +1,7 @@
 """Case `tarflow`: TarFlow (Transformer autoregressive blocks) against our Jet and Glow, equal steps.
 
 Digits (default): ``TarFlow((8, 8, 1), num_blocks=8, layers_per_block=1, patch_size=2,
-width=64, num_heads=4, num_values=17)`` (rotations between the blocks, the default),
+width=64, num_heads=4, num_values=17)`` (no rotations between the blocks, the default),
 1,000 steps of batch 64, Adam 1e-3, ``fit``
 with ``jit_compile=True, steps_per_execution=16``: the budget of the `jet` case. Our
 Jet (that case's) and Glow (``num_levels=2, num_steps=4, hidden_channels=128``) train

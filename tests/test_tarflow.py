@@ -16,7 +16,7 @@ SHAPE = (4, 4, 1)  # patches of 2: 4 tokens of 4 values
 
 def tiny(**kwargs):
     settings = dict(num_blocks=2, layers_per_block=1, patch_size=2, width=16, num_heads=2,
-                    num_values=17, noise_std=0.02)
+                    num_values=17, noise_std=0.02, mixing=True)  # the option, not the default
     return tfp_flows.TarFlow(SHAPE, **{**settings, **kwargs})
 
 

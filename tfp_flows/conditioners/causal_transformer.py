@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.conditioners.vit import PreNormBlock
+from tfp_flows.conditioners.vit import PreNormBlock, TransformerTrunk
 
 
 class _CausalBlock(PreNormBlock):
@@ -40,7 +40,7 @@ class _CausalBlock(PreNormBlock):
 
 
 @keras.saving.register_keras_serializable(package="tfp_flows")
-class CausalTransformer(keras.layers.Layer):
+class CausalTransformer(TransformerTrunk):
     """``theta_t = Head(LN(Blocks([s, Dense(x_0), ..., Dense(x_{T-2})] + pos [+ Dense(c)])_t))``.
 
     The conditioner of a TarFlow block (`bijectors.TransformerAutoregressive`): for
@@ -81,37 +81,11 @@ class CausalTransformer(keras.layers.Layer):
         mlp_ratio: hidden size of the MLP over ``width``.
     """
 
-    def __init__(self, output_size: int, width: int = 64, depth: int = 2, num_heads: int = 4,
-                 mlp_ratio: int = 4, **kwargs):
-        super().__init__(**kwargs)
-        if int(output_size) < 1 or int(depth) < 1 or int(num_heads) < 1 or int(mlp_ratio) < 1:
-            raise ValueError(f"CausalTransformer: expected output_size, depth, num_heads and "
-                             f"mlp_ratio >= 1; got {output_size}, {depth}, {num_heads}, "
-                             f"{mlp_ratio}.")
-        if int(width) < 1 or int(width) % int(num_heads):
-            raise ValueError(f"CausalTransformer: expected a width divisible by "
-                             f"num_heads={num_heads}; got width={width}.")
-        self.output_size = int(output_size)
-        self.width = int(width)
-        self.depth = int(depth)
-        self.num_heads = int(num_heads)
-        self.mlp_ratio = int(mlp_ratio)
-        policy = self.dtype_policy
-        self.embed = keras.layers.Dense(self.width, dtype=policy, name="embed")
-        self.context_projection = keras.layers.Dense(self.width, dtype=policy, name="context")
-        self.blocks = [_CausalBlock(self.width, self.num_heads, self.mlp_ratio, dtype=policy,
-                                    name=f"block_{i}") for i in range(self.depth)]
-        self.norm_out = keras.layers.LayerNormalization(epsilon=1e-6, dtype=policy,
-                                                        name="norm_out")
-        self.head = keras.layers.Dense(self.output_size, kernel_initializer="zeros",
-                                       dtype=policy, name="head")
+    block = _CausalBlock
 
     def build(self, x_shape, context_shape=None):
-        tokens, size = x_shape[-2], x_shape[-1]
-        if tokens is None or size is None:
-            raise ValueError(f"CausalTransformer: expected tokens [..., T, d] with known T "
-                             f"and d; got shape {tuple(x_shape)}.")
-        self.tokens, self.token_size = int(tokens), int(size)
+        tokens, size = self._tokens(x_shape)
+        self.tokens, self.token_size = tokens, size
         self.embed.build((None, tokens, size))
         scale = keras.initializers.RandomNormal(stddev=1.0 / np.sqrt(self.width))
         self.start = self.add_weight(name="start", shape=(self.width,), initializer=scale)
@@ -176,7 +150,3 @@ class CausalTransformer(keras.layers.Layer):
             h, keys, values = block.step(h, index, keys, values)
             new_cache.append((keys, values))
         return self.head(self.norm_out(h))[:, 0, :], new_cache
-
-    def get_config(self):
-        return {**super().get_config(), "output_size": self.output_size, "width": self.width,
-                "depth": self.depth, "num_heads": self.num_heads, "mlp_ratio": self.mlp_ratio}

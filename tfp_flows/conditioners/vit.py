@@ -40,8 +40,54 @@ class PreNormBlock(keras.layers.Layer):
         return h + self.mlp_out(self.mlp_in(self.norm_mlp(h)))
 
 
+class TransformerTrunk(keras.layers.Layer):
+    """What `ViT` and `CausalTransformer` share: the checked sizes, a linear token
+    embedding, a context projection, ``depth`` blocks of ``block`` (`PreNormBlock` or a
+    subclass), a final LayerNorm and a zero-initialised head (each map starts as the
+    identity). Subclasses build and call them."""
+
+    block = PreNormBlock
+
+    def __init__(self, output_size: int, width: int = 64, depth: int = 2, num_heads: int = 4,
+                 mlp_ratio: int = 4, **kwargs):
+        super().__init__(**kwargs)
+        name = type(self).__name__
+        if int(output_size) < 1 or int(depth) < 1 or int(num_heads) < 1 or int(mlp_ratio) < 1:
+            raise ValueError(f"{name}: expected output_size, depth, num_heads and mlp_ratio "
+                             f">= 1; got {output_size}, {depth}, {num_heads}, {mlp_ratio}.")
+        if int(width) < 1 or int(width) % int(num_heads):
+            raise ValueError(f"{name}: expected a width divisible by num_heads={num_heads}; "
+                             f"got width={width}.")
+        self.output_size = int(output_size)
+        self.width = int(width)
+        self.depth = int(depth)
+        self.num_heads = int(num_heads)
+        self.mlp_ratio = int(mlp_ratio)
+        policy = self.dtype_policy
+        self.embed = keras.layers.Dense(self.width, dtype=policy, name="embed")
+        self.context_projection = keras.layers.Dense(self.width, dtype=policy, name="context")
+        self.blocks = [self.block(self.width, self.num_heads, self.mlp_ratio, dtype=policy,
+                                  name=f"block_{i}") for i in range(self.depth)]
+        self.norm_out = keras.layers.LayerNormalization(epsilon=1e-6, dtype=policy,
+                                                        name="norm_out")
+        self.head = keras.layers.Dense(self.output_size, kernel_initializer="zeros",
+                                       dtype=policy, name="head")
+
+    def _tokens(self, x_shape):
+        """``(T, d)`` of tokens ``[..., T, d]``, both known."""
+        tokens, size = x_shape[-2], x_shape[-1]
+        if tokens is None or size is None:
+            raise ValueError(f"{type(self).__name__}: expected tokens [..., T, d] with known "
+                             f"T and d; got shape {tuple(x_shape)}.")
+        return int(tokens), int(size)
+
+    def get_config(self):
+        return {**super().get_config(), "output_size": self.output_size, "width": self.width,
+                "depth": self.depth, "num_heads": self.num_heads, "mlp_ratio": self.mlp_ratio}
+
+
 @keras.saving.register_keras_serializable(package="tfp_flows")
-class ViT(keras.layers.Layer):
+class ViT(TransformerTrunk):
     """``theta = Head(LN(Blocks(Dense(x_a) + pos [+ Dense(context)])))`` on tokens ``[T, d]``.
 
     A linear embedding of each token of the kept part to ``width``, learned position
@@ -81,34 +127,11 @@ class ViT(keras.layers.Layer):
 
     def __init__(self, output_size: int, width: int = 64, depth: int = 2, num_heads: int = 4,
                  mlp_ratio: int = 4, context_as_token: bool = False, **kwargs):
-        super().__init__(**kwargs)
-        if int(output_size) < 1 or int(depth) < 1 or int(num_heads) < 1 or int(mlp_ratio) < 1:
-            raise ValueError(f"ViT: expected output_size, depth, num_heads and mlp_ratio >= 1; "
-                             f"got {output_size}, {depth}, {num_heads}, {mlp_ratio}.")
-        if int(width) < 1 or int(width) % int(num_heads):
-            raise ValueError(f"ViT: expected a width divisible by num_heads={num_heads}; "
-                             f"got width={width}.")
-        self.output_size = int(output_size)
-        self.width = int(width)
-        self.depth = int(depth)
-        self.num_heads = int(num_heads)
-        self.mlp_ratio = int(mlp_ratio)
+        super().__init__(output_size, width, depth, num_heads, mlp_ratio, **kwargs)
         self.context_as_token = bool(context_as_token)
-        policy = self.dtype_policy
-        self.embed = keras.layers.Dense(self.width, dtype=policy, name="embed")
-        self.context_projection = keras.layers.Dense(self.width, dtype=policy, name="context")
-        self.blocks = [PreNormBlock(self.width, self.num_heads, self.mlp_ratio, dtype=policy,
-                              name=f"block_{i}") for i in range(self.depth)]
-        self.norm_out = keras.layers.LayerNormalization(epsilon=1e-6, dtype=policy,
-                                                        name="norm_out")
-        self.head = keras.layers.Dense(self.output_size, kernel_initializer="zeros",
-                                       dtype=policy, name="head")
 
     def build(self, x_shape, context_shape=None):
-        tokens, size = x_shape[-2], x_shape[-1]
-        if tokens is None or size is None:
-            raise ValueError(f"ViT: expected tokens [..., T, d] with known T and d; "
-                             f"got shape {tuple(x_shape)}.")
+        tokens, size = self._tokens(x_shape)
         self.embed.build((None, tokens, size))
         self.position = self.add_weight(
             name="position", shape=(tokens, self.width),
@@ -140,6 +163,4 @@ class ViT(keras.layers.Layer):
         return tf.reshape(out, tf.concat([batch_shape, [tokens, self.output_size]], 0))
 
     def get_config(self):
-        return {**super().get_config(), "output_size": self.output_size, "width": self.width,
-                "depth": self.depth, "num_heads": self.num_heads, "mlp_ratio": self.mlp_ratio,
-                "context_as_token": self.context_as_token}
+        return {**super().get_config(), "context_as_token": self.context_as_token}
