@@ -18,6 +18,9 @@ import sys
 import warnings
 from pathlib import Path
 
+# The command is the public surface; the helpers below serve it and the tests.
+__all__ = ["main"]
+
 EXIT_USAGE = 2
 
 
@@ -476,6 +479,20 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "sample": cmd_sample,
 
 
 def main(argv=None) -> int:
+    """Runs the ``tfp-flows`` command (the console script's entry point).
+
+    Args:
+        argv: the arguments after the program name, as a list of strings; None reads
+            ``sys.argv``.
+
+    Returns:
+        The exit status: 0 on success, 2 when the input is bad (after one line on
+        standard error saying what is wrong).
+
+    Examples:
+        >>> main(["train", "--data", "no_such_file.csv"])
+        2
+    """
     args = _parser().parse_args(argv)
     from tfp_flows.data import MissingExtraError
 

@@ -118,7 +118,7 @@ def histogram_bits_per_dim(x_train, x_test, num_values: int, alpha: float = 1.0)
     (N + n alpha)`` (add-one smoothing by default, so that unseen values keep some mass);
     returns ``-mean log2 p_d(k)`` over the test entries. Exact, no dequantization.
 
-    Example:
+    Examples:
         >>> x = np.array([[0, 1], [1, 1]])  # two examples of D = 2 binary entries
         >>> round(histogram_bits_per_dim(x, x, num_values=2, alpha=1.0), 4)
         0.7075
@@ -292,7 +292,9 @@ def image_folder(path, image_size: int, channels: int = 1, batch_size: int = 32,
         FileNotFoundError: no such folder.
         ValueError: a folder with no PNG or JPEG files, or bad arguments.
 
-    Example (``flow.fit(train)`` then trains a ``Glow((8, 8, 3))`` on it):
+    Examples:
+        ``flow.fit(train)`` then trains a ``Glow((8, 8, 3))`` on it:
+
         >>> import shutil, tempfile
         >>> import tensorflow as tf
         >>> folder = tempfile.mkdtemp()

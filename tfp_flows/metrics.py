@@ -16,7 +16,7 @@ def bits_per_dim(nats, event_size: int):
         nats: negative log-likelihood(s) of whole examples, in nats.
         event_size: ``D``, the number of entries of one example (``H * W * C`` of an image).
 
-    Example:
+    Examples:
         >>> import math
         >>> round(bits_per_dim(64 * math.log(2.0), 64), 6)
         1.0
@@ -38,7 +38,7 @@ def nll(log_prob, sample_weight=None):
         log_prob: ``[N]`` log-densities.
         sample_weight: None or ``[N]`` weights (``[N, 1]`` is accepted).
 
-    Example:
+    Examples:
         >>> import tensorflow as tf
         >>> float(nll(tf.constant([-1.0, -3.0]), tf.constant([1.0, 0.0])))
         0.5

@@ -35,7 +35,9 @@ class Linear(FlowBijector):
       so one solve serves the whole batch); or, when the structure is cheaper
       than a matrix, ``_matmul(x)`` and ``_solve(z)`` on rows directly.
 
-    Example (an upper-triangular member of the family):
+    Examples:
+        An upper-triangular member of the family:
+
         >>> class UpperLinear(Linear):
         ...     def __init__(self, upper, shift):
         ...         parameters = dict(locals())

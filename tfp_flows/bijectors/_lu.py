@@ -42,7 +42,7 @@ def random_rotation_lu(size: int, seed: int | None = None):
         permutation, the strictly lower and strictly upper parts, and the log-magnitudes
         and signs of the diagonal of ``U``.
 
-    Example:
+    Examples:
         >>> [factor.shape for factor in random_rotation_lu(3, seed=0)]
         [(3,), (3, 3), (3, 3), (3,), (3,)]
     """

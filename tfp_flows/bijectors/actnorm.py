@@ -19,7 +19,7 @@ class ActNorm(DiagonalLinear):
 
     Kingma & Dhariwal, "Glow", arXiv:1807.03039, section 3.1.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> b = ActNorm(loc=[1.0, 0.0], log_scale=np.log([2.0, 4.0]))
         >>> b.inverse([[3.0, 4.0]]).numpy()

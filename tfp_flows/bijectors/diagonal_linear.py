@@ -14,7 +14,7 @@ class DiagonalLinear(Linear):
     log|det J| of the inverse: ``P * sum(log_scale)``, O(d), with ``P`` the number
     of vectors in one event (1 for vectors, the pixels of ``[H, W, C]`` images).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> b = DiagonalLinear(np.log([2.0, 4.0]), shift=[1.0, 0.0])
         >>> b.inverse(np.ones((1, 2))).numpy()

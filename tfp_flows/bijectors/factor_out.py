@@ -34,7 +34,7 @@ class FactorOut(Coupling):
     Kingma & Dhariwal, "Glow", arXiv:1807.03039 (split prior, their code);
     Dinh et al., "Real NVP", arXiv:1605.08803, section 3.6 (factor-out).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> b = FactorOut(prior=lambda x_keep: tf.concat([x_keep, 0 * x_keep], -1),
         ...               event_ndims=1)

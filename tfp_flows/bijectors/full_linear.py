@@ -17,7 +17,7 @@ class FullLinear(Linear):
 
     Nothing keeps ``W`` invertible during training; prefer `LULinear`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> b = FullLinear([[2.0, 0.0], [1.0, 1.0]], shift=[0.0, 1.0])
         >>> b.inverse(np.ones((1, 2), np.float32)).numpy()

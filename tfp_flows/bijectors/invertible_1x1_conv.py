@@ -17,7 +17,7 @@ class Invertible1x1Conv(LULinear):
 
     Takes the arguments of `LULinear`, with ``d = C``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from tfp_flows.bijectors import random_rotation_lu
         >>> permutation, lower, upper, log_scale, sign = random_rotation_lu(2, seed=0)

@@ -22,7 +22,7 @@ class LULinear(Linear):
 
     Kingma & Dhariwal, "Glow", arXiv:1807.03039, section 3.2.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from tfp_flows.bijectors import random_rotation_lu
         >>> b = LULinear(*random_rotation_lu(3, seed=0), shift=np.zeros(3))

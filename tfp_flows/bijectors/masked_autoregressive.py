@@ -66,7 +66,7 @@ class MaskedAutoregressive(FlowBijector):
         context: optional tensor handed to ``made``.
         inverse_autoregressive: the IAF arrangement.
 
-    Example:
+    Examples:
         >>> import tensorflow as tf
         >>> from tfp_flows.conditioners import MADE
         >>> made = MADE(2, hidden_units=(8,))

@@ -29,7 +29,7 @@ class OrthogonalMixing(Linear):
     Jet (Kolesnikov et al., arXiv:2412.15129) do, but mixing every dimension into
     both halves. Nothing is learned and nothing is inverted or factorised.
 
-    Example:
+    Examples:
         >>> w = random_orthogonal(3, seed=0)
         >>> b = OrthogonalMixing(w)
         >>> x = np.ones((2, 3), np.float32)

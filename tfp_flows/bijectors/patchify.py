@@ -30,7 +30,7 @@ class Patchify(FlowBijector):
     Dosovitskiy et al., "An Image is Worth 16x16 Words", arXiv:2010.11929; Kolesnikov
     et al., "Jet", arXiv:2412.15129.
 
-    Example:
+    Examples:
         >>> b = Patchify((4, 4, 1), 2)
         >>> b.forward(tf.zeros((3, 4, 4, 1))).shape
         TensorShape([3, 4, 4])

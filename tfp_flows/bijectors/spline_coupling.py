@@ -28,7 +28,7 @@ class SplineCoupling(Coupling):
         num_bins: ``K >= 2``; default 8.
         bound: ``B > 0``; default 3.
 
-    Example:
+    Examples:
         >>> import tensorflow as tf
         >>> zero = lambda x_a: tf.zeros(tf.concat([tf.shape(x_a)[:-1], [23]], 0))
         >>> SplineCoupling(zero, num_bins=8).forward(tf.ones((2, 2))).shape

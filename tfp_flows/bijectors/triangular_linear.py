@@ -16,7 +16,7 @@ class TriangularLinear(Linear):
     Forward (sampling): one triangular solve, O(d^2) a row.
     log|det J| of the inverse: ``sum(log_diagonal)``, O(d).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> b = TriangularLinear(np.ones((2, 2)), np.log([2.0, 3.0]), shift=np.zeros(2))
         >>> b.inverse(np.ones((1, 2))).numpy()  # T = [[2, 0], [1, 3]]

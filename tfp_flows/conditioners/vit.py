@@ -111,7 +111,7 @@ class ViT(TransformerTrunk):
     Kolesnikov et al., "Jet", arXiv:2412.15129; Dosovitskiy et al., "An Image is
     Worth 16x16 Words", arXiv:2010.11929.
 
-    Example:
+    Examples:
         >>> net = ViT(8, width=16, depth=1, num_heads=2)
         >>> net(tf.zeros((2, 4, 3))).shape
         TensorShape([2, 4, 8])

@@ -56,7 +56,7 @@ class FixedBijector(FlowLayer):
     Saved to ``.keras`` by class name and parameters (``tfp.bijectors`` classes whose
     parameters are numbers, arrays, strings or such bijectors), so it loads in safe mode.
 
-    Example:
+    Examples:
         >>> layer = FixedBijector(tfb.Sigmoid())
         >>> z, log_det = layer(np.full((1, 2), 0.5, np.float32))
         >>> [round(float(v), 4) for v in (z[0, 0], log_det[0])]

@@ -71,7 +71,7 @@ class Standardize(FlowLayer):
     adapts every such layer of a flow (and the flow's context statistics) from the
     training data, as Keras' ``Normalization.adapt`` does; ``fit`` does not.
 
-    Example:
+    Examples:
         >>> layer = Standardize()
         >>> layer.adapt(np.array([[1.0, 10.0], [3.0, 30.0]]))
         >>> z, log_det = layer(np.array([[3.0, 10.0]], np.float32))

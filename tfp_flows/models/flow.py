@@ -99,7 +99,7 @@ class Flow(keras.Model):
     ``flow.adapt(x_train, context_train)`` before ``fit``. Every method, the export
     included, takes raw values, and ``log_prob`` stays the density of the raw ``x``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> import tfp_flows
         >>> flow = tfp_flows.RealNVP(2, num_steps=2, hidden_units=(8,))
