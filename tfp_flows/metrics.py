@@ -16,6 +16,12 @@ def bits_per_dim(nats, event_size: int):
         nats: negative log-likelihood(s) of whole examples, in nats.
         event_size: ``D``, the number of entries of one example (``H * W * C`` of an image).
 
+    Returns:
+        ``nats / (D ln 2)``, of the type of ``nats``.
+
+    Raises:
+        ValueError: ``event_size`` is not a whole number of at least 1.
+
     Examples:
         >>> import math
         >>> round(bits_per_dim(64 * math.log(2.0), 64), 6)
@@ -37,6 +43,9 @@ def nll(log_prob, sample_weight=None):
     Args:
         log_prob: ``[N]`` log-densities.
         sample_weight: None or ``[N]`` weights (``[N, 1]`` is accepted).
+
+    Returns:
+        A scalar tensor of the dtype of ``log_prob``.
 
     Examples:
         >>> import tensorflow as tf

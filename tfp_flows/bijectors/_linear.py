@@ -63,6 +63,10 @@ class Linear(FlowBijector):
         event_ndims: 1 for vectors, 3 for ``[H, W, C]`` images (the map acts on
             the channels of every pixel).
         parameters: the subclass's ``dict(locals())``.
+
+    Raises:
+        ValueError: ``event_ndims < 1``, or a weight whose shape is not ``[d]`` or
+            ``[d, d]`` as its rank says.
     """
 
     def __init__(self, weights: dict, shift=None, event_ndims: int = 1,

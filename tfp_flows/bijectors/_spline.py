@@ -42,12 +42,39 @@ MIN_DERIVATIVE = 1e-3
 
 def num_spline_params(num_bins: int) -> int:
     """Unconstrained values per transformed element: ``K`` widths, ``K`` heights and
-    ``K - 1`` interior derivatives."""
+    ``K - 1`` interior derivatives.
+
+    Args:
+        num_bins: ``K``.
+
+    Returns:
+        ``3K - 1``.
+
+    Examples:
+        >>> num_spline_params(8)
+        23
+    """
     return 3 * int(num_bins) - 1
 
 
 def check_spline_args(where: str, num_bins, bound) -> tuple[int, float]:
-    """``(num_bins, bound)`` as ``int``, ``float``; ValueError unless K >= 2 and B > 0."""
+    """``(num_bins, bound)`` as ``int``, ``float``; ValueError unless K >= 2 and B > 0.
+
+    Args:
+        where: what the message names first (the caller).
+        num_bins: ``K``, the number of bins.
+        bound: ``B``: the spline maps ``[-B, B]`` and is the identity outside.
+
+    Returns:
+        ``(int(num_bins), float(bound))``.
+
+    Raises:
+        ValueError: ``K < 2`` or ``B <= 0``.
+
+    Examples:
+        >>> check_spline_args("NSF", 8, 3)
+        (8, 3.0)
+    """
     if int(num_bins) != num_bins or int(num_bins) < 2:
         raise ValueError(f"{where}: expected num_bins an integer >= 2; got {num_bins!r}.")
     if not float(bound) > 0:

@@ -18,6 +18,14 @@ class SplineTransform(RationalQuadraticSpline):
     Args:
         num_bins: ``K >= 2``; default 8.
         bound: ``B > 0``: the identity outside ``[-B, B]``; default 3.
+
+    Examples:
+        >>> import tensorflow as tf
+        >>> spline = SplineTransform(num_bins=4)
+        >>> params = [tf.zeros((1, 1))] * 11  # 3K - 1 unconstrained values per entry
+        >>> y, log_det = spline.forward(tf.constant([[0.5]]), params)
+        >>> round(float(y[0, 0]), 4), abs(round(float(log_det[0, 0]), 4))  # zero params: identity
+        (0.5, 0.0)
     """
 
     def get_config(self) -> dict:
@@ -65,6 +73,9 @@ class MaskedAutoregressive(FlowBijector):
         transform: `AffineTransform` (default) or `SplineTransform`.
         context: optional tensor handed to ``made``.
         inverse_autoregressive: the IAF arrangement.
+
+    Raises:
+        ValueError: ``made`` is not callable or ``transform`` is neither transform.
 
     Examples:
         >>> import tensorflow as tf

@@ -39,6 +39,9 @@ class OrthogonalMixing(Linear):
     Args:
         matrix: ``[d, d]`` orthogonal ``W`` (a NumPy matrix is checked: ``W W^T = I``
             to 1e-4 relative), e.g. `random_orthogonal`.
+
+    Raises:
+        ValueError: a NumPy matrix that is not orthogonal.
     """
 
     def __init__(self, matrix, validate_args: bool = False, name: str = "OrthogonalMixing"):

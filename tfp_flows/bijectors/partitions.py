@@ -16,6 +16,15 @@ class HalfSplit:
 
     ``x_a`` is the first ``d // 2`` entries, ``x_b`` the rest; with ``reverse``
     the roles swap (``x_a`` the last ``d // 2``). Costs a slice and a concat.
+
+    Args:
+        reverse: keep the last ``d // 2`` entries instead of the first.
+
+    Examples:
+        >>> import tensorflow as tf
+        >>> x_a, x_b = HalfSplit().split(tf.constant([[1.0, 2.0, 3.0]]))
+        >>> x_a.numpy(), x_b.numpy()
+        (array([[1.]], dtype=float32), array([[2., 3.]], dtype=float32))
     """
 
     def __init__(self, reverse: bool = False):
@@ -60,6 +69,20 @@ class Checkerboard:
     conditioner sees the full image grid. Costs two elementwise products.
 
     Dinh et al., "Density estimation using Real NVP", arXiv:1605.08803, section 3.4.
+
+    Args:
+        parity: 0 or 1, which pixels are kept.
+
+    Raises:
+        ValueError: a parity other than 0 or 1 (and, when used, an event that is not
+            an image ``[H, W, C]``).
+
+    Examples:
+        >>> import tensorflow as tf
+        >>> x_a, _ = Checkerboard().split(tf.ones((1, 2, 2, 1)))
+        >>> x_a[0, ..., 0].numpy()
+        array([[1., 0.],
+               [0., 1.]], dtype=float32)
     """
 
     def __init__(self, parity: int = 0):

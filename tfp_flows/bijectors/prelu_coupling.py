@@ -23,6 +23,16 @@ class PReLUCoupling(Coupling):
         with_shift: add the conditioner's shift ``t`` after the PReLU (default True);
             without it the conditioner returns only ``r``.
         log_slope_bound: ``c > 0``; default 2.
+
+    Raises:
+        ValueError: ``log_slope_bound <= 0``.
+
+    Examples:
+        >>> import tensorflow as tf
+        >>> params = lambda x_a: tf.concat([tf.zeros_like(x_a), tf.ones_like(x_a)], -1)
+        >>> bijector = PReLUCoupling(params)  # t = 0, r = 1: alpha = exp(2 tanh(1/2))
+        >>> [round(float(v), 4) for v in bijector.forward(tf.constant([[1.0, -1.0]]))[0]]
+        [1.0, -2.5199]
     """
 
     def __init__(self, conditioner, partition=None, context=None, event_ndims: int = 1,

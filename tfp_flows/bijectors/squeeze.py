@@ -15,6 +15,15 @@ class Squeeze(FlowBijector):
     that the normalizing direction squeezes.
 
     Dinh et al., "Density estimation using Real NVP", arXiv:1605.08803, section 3.6.
+
+    Args:
+        validate_args: TFP's argument checks.
+        name: the bijector's name.
+
+    Examples:
+        >>> import tensorflow as tf
+        >>> Squeeze().forward(tf.zeros((1, 4, 4, 3))).shape
+        TensorShape([1, 2, 2, 12])
     """
 
     def __init__(self, validate_args: bool = False, name: str = "Squeeze"):

@@ -92,6 +92,13 @@ class TokenCheckerboard(_TokenSubset):
     Args:
         grid: ``(rows, cols)`` of the patch grid, ``N = rows * cols``.
         parity: 0 or 1, which colour is kept.
+
+    Examples:
+        >>> import tensorflow as tf
+        >>> tokens = tf.reshape(tf.range(4.0), (1, 4, 1))  # a 2x2 grid of one-value tokens
+        >>> x_a, x_b = TokenCheckerboard((2, 2)).split(tokens)
+        >>> x_a[0, :, 0].numpy(), x_b[0, :, 0].numpy()
+        (array([0., 3.], dtype=float32), array([1., 2.], dtype=float32))
     """
 
     def __init__(self, grid, parity: int = 0):
@@ -111,6 +118,16 @@ class TokenStripes(_TokenSubset):
         grid: ``(rows, cols)`` of the patch grid, ``N = rows * cols``.
         axis: 0 for rows, 1 for columns.
         parity: 0 or 1, which stripes are kept.
+
+    Raises:
+        ValueError: an axis other than 0 or 1, a bad grid or parity.
+
+    Examples:
+        >>> import tensorflow as tf
+        >>> tokens = tf.reshape(tf.range(4.0), (1, 4, 1))  # a 2x2 grid of one-value tokens
+        >>> x_a, _ = TokenStripes((2, 2), axis=0).split(tokens)
+        >>> x_a[0, :, 0].numpy()  # the first row
+        array([0., 1.], dtype=float32)
     """
 
     def __init__(self, grid, axis: int = 0, parity: int = 0):
