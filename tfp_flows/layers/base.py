@@ -22,6 +22,19 @@ class FlowLayer(keras.layers.Layer):
     float64 under ``keras.config.set_floatx("float64")``) or the dtype passed, even
     under a mixed precision policy; the conditioners inside them follow the global
     policy.
+
+    Its keyword arguments are those of ``keras.layers.Layer`` (``name``, ``dtype``, ...).
+
+    Examples:
+        A layer of one's own supplies ``bijector``; ``call`` then runs its inverse:
+
+        >>> import numpy as np, tensorflow_probability as tfp
+        >>> class Double(FlowLayer):
+        ...     def bijector(self, context=None, training=False):
+        ...         return tfp.bijectors.Scale(2.0)
+        >>> z, log_det = Double()(np.array([[2.0, 4.0]], np.float32))
+        >>> z.numpy()
+        array([[1., 2.]], dtype=float32)
     """
 
     def __init__(self, **kwargs):
@@ -88,6 +101,24 @@ class LayerChain(FlowBijector):
     see their inputs. ``noise``, when given, is the dequantization noise ``u``
     handed to layers that take it (`Dequantize`), for the bound of
     `tfp_flows.Flow.log_prob`.
+
+    Args:
+        layers: the flow layers, data side first.
+        context: the (embedded) context handed to every layer, or None.
+        training: whether the layers run as in training (ActNorm's initialisation,
+            fresh dequantization noise).
+        event_ndims: event axes of the data; default that of the first layer.
+        noise: the dequantization noise ``u``, or None.
+        name: the bijector's name.
+
+    Examples:
+        >>> import numpy as np
+        >>> import tfp_flows
+        >>> flow = tfp_flows.RealNVP(3, num_steps=2, hidden_units=(8,))
+        >>> chain = LayerChain(flow.flow_layers)
+        >>> z, log_det = chain.inverse_and_log_det(np.ones((2, 3), np.float32))
+        >>> tuple(z.shape)
+        (2, 3)
     """
 
     def __init__(self, layers, context=None, training: bool = False, event_ndims: int | None = None,

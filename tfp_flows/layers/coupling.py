@@ -108,6 +108,16 @@ class AffineCoupling(_CouplingLayer):
         log_scale_bound: ``c``: ``s = c tanh(r / c)`` (``scale="tanh"``).
         scale: ``"tanh"`` or ``"sigmoid"`` (Glow's: the normalizing direction
             multiplies by ``sigmoid(r + 2)``; `Glow`'s default).
+
+    Examples:
+        >>> import numpy as np
+        >>> layer = AffineCoupling(hidden_units=(8,))
+        >>> x = np.random.default_rng(0).normal(size=(4, 2)).astype("float32")
+        >>> z, log_det = layer(x)  # normalizing: x -> z and log|det dz/dx|
+        >>> tuple(z.shape)
+        (4, 2)
+        >>> np.allclose(layer.bijector().forward(z), x, atol=1e-4)  # sampling goes back
+        True
     """
 
     bijector_class = bijectors.AffineCoupling
@@ -128,7 +138,18 @@ class AffineCoupling(_CouplingLayer):
 
 @keras.saving.register_keras_serializable(package="tfp_flows")
 class AdditiveCoupling(_CouplingLayer):
-    """NICE's additive coupling; see `bijectors.AdditiveCoupling`."""
+    """NICE's additive coupling; see `bijectors.AdditiveCoupling`.
+
+    Examples:
+        >>> import numpy as np
+        >>> layer = AdditiveCoupling(hidden_units=(8,))
+        >>> x = np.random.default_rng(0).normal(size=(4, 2)).astype("float32")
+        >>> z, log_det = layer(x)  # normalizing: x -> z and log|det dz/dx|
+        >>> tuple(z.shape)
+        (4, 2)
+        >>> np.allclose(layer.bijector().forward(z), x, atol=1e-4)  # sampling goes back
+        True
+    """
 
     bijector_class = bijectors.AdditiveCoupling
 
@@ -139,6 +160,25 @@ class PReLUCoupling(_CouplingLayer):
 
     Its default `MLP` keeps tanh (``activation``): on two moons (16 steps with ActNorm,
     3,000 steps of ``Adam(1e-3)``) a ReLU conditioner reached 4.33 nats, tanh 0.48.
+
+    Args:
+        partition: `HalfSplit` (default) or `Checkerboard`.
+        conditioner: a Keras layer ``(x_a, context=None) -> theta``; default an `MLP`
+            (vectors) or `ConvNet` (images) made in ``build``.
+        with_shift: add a shift ``t`` after the PReLU (see `bijectors.PReLUCoupling`).
+        log_slope_bound: ``c``: the slope is ``exp(c tanh(r / c))``.
+        activation: hidden activation of the default `MLP`.
+        **kwargs: ``hidden_units``, ``hidden_channels`` and Keras' layer arguments.
+
+    Examples:
+        >>> import numpy as np
+        >>> layer = PReLUCoupling(hidden_units=(8,))
+        >>> x = np.random.default_rng(0).normal(size=(4, 2)).astype("float32")
+        >>> z, log_det = layer(x)  # normalizing: x -> z and log|det dz/dx|
+        >>> tuple(z.shape)
+        (4, 2)
+        >>> np.allclose(layer.bijector().forward(z), x, atol=1e-4)  # sampling goes back
+        True
     """
 
     bijector_class = bijectors.PReLUCoupling
@@ -167,6 +207,16 @@ class SplineCoupling(_CouplingLayer):
     Args: those of `_CouplingLayer`, and
         num_bins: ``K``, bins of each spline; the conditioner gives ``3K - 1`` values per entry.
         bound: ``B``: the splines cover ``[-B, B]``, the identity outside.
+
+    Examples:
+        >>> import numpy as np
+        >>> layer = SplineCoupling(hidden_units=(8,), num_bins=4)
+        >>> x = np.random.default_rng(0).normal(size=(4, 2)).astype("float32")
+        >>> z, log_det = layer(x)  # normalizing: x -> z and log|det dz/dx|
+        >>> tuple(z.shape)
+        (4, 2)
+        >>> np.allclose(layer.bijector().forward(z), x, atol=1e-4)  # sampling goes back
+        True
     """
 
     bijector_class = bijectors.SplineCoupling

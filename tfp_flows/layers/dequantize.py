@@ -49,6 +49,17 @@ class Dequantize(FlowLayer):
             ``n_bits`` images (formerly ``levels``; a ``.keras`` file that says ``levels``
             still loads).
         seed: seed of the training noise.
+
+    Raises:
+        ValueError: ``num_values < 2``.
+        TypeError: the old argument name ``levels``.
+
+    Examples:
+        >>> import numpy as np
+        >>> layer = Dequantize(num_values=17, seed=0)
+        >>> z, log_det = layer(np.array([[0, 16]]))
+        >>> bool(np.all(np.abs(z) <= 0.5))  # pixels k + u scaled to [-1/2, 1/2]
+        True
     """
 
     takes_noise = True  # LayerChain hands it the evaluation noise

@@ -23,6 +23,14 @@ class FactorOut(FlowLayer):
         split_prior: learn the prior of the leaving half (Glow) instead of N(0, I).
         hidden_units: widths of the prior's `MLP` (vector events).
         hidden_channels: width of the prior's `ConvNet` (image events).
+
+    Examples:
+        >>> import numpy as np
+        >>> from tfp_flows import layers
+        >>> layer = FactorOut(inner=[layers.AffineCoupling(hidden_units=(8,))], hidden_units=(8,))
+        >>> z, log_det = layer(np.random.default_rng(0).normal(size=(4, 2, 2, 4)).astype("float32"))
+        >>> tuple(z.shape), tuple(log_det.shape)
+        ((4, 2, 2, 4), (4,))
     """
 
     def __init__(self, inner=(), split_prior: bool = True, hidden_units=(64, 64),

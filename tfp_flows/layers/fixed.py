@@ -64,6 +64,9 @@ class FixedBijector(FlowLayer):
 
     Args:
         bijector: a `tfp.bijectors.Bijector` whose ``forward`` maps latents to data.
+
+    Raises:
+        ValueError: ``bijector`` is not a `tfp.bijectors.Bijector`.
     """
 
     def __init__(self, bijector, **kwargs):

@@ -52,7 +52,18 @@ class _Linear(FlowLayer):
 
 @keras.saving.register_keras_serializable(package="tfp_flows")
 class FullLinear(_Linear):
-    """Owns a dense ``W`` (initialised orthogonal) and a shift; see `bijectors.FullLinear`."""
+    """Owns a dense ``W`` (initialised orthogonal) and a shift; see `bijectors.FullLinear`.
+
+    Examples:
+        >>> import numpy as np
+        >>> layer = FullLinear()
+        >>> x = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
+        >>> z, log_det = layer(x)  # normalizing: x -> z and log|det dz/dx|
+        >>> tuple(z.shape)
+        (4, 3)
+        >>> np.allclose(layer.bijector().forward(z), x, atol=1e-4)  # sampling goes back
+        True
+    """
 
     def build(self, input_shape):
         size = self._size(input_shape)
@@ -66,7 +77,18 @@ class FullLinear(_Linear):
 @keras.saving.register_keras_serializable(package="tfp_flows")
 class TriangularLinear(_Linear):
     """Owns a lower-triangular ``T`` (identity at start) and a shift; see
-    `bijectors.TriangularLinear`."""
+    `bijectors.TriangularLinear`.
+
+    Examples:
+        >>> import numpy as np
+        >>> layer = TriangularLinear()
+        >>> x = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
+        >>> z, log_det = layer(x)  # normalizing: x -> z and log|det dz/dx|
+        >>> tuple(z.shape)
+        (4, 3)
+        >>> np.allclose(layer.bijector().forward(z), x, atol=1e-4)  # sampling goes back
+        True
+    """
 
     def build(self, input_shape):
         size = self._size(input_shape)
@@ -80,7 +102,18 @@ class TriangularLinear(_Linear):
 
 @keras.saving.register_keras_serializable(package="tfp_flows")
 class DiagonalLinear(_Linear):
-    """Owns a log-scale and a shift (identity at start); see `bijectors.DiagonalLinear`."""
+    """Owns a log-scale and a shift (identity at start); see `bijectors.DiagonalLinear`.
+
+    Examples:
+        >>> import numpy as np
+        >>> layer = DiagonalLinear()
+        >>> x = np.random.default_rng(0).normal(size=(4, 3)).astype("float32")
+        >>> z, log_det = layer(x)  # normalizing: x -> z and log|det dz/dx|
+        >>> tuple(z.shape)
+        (4, 3)
+        >>> np.allclose(layer.bijector().forward(z), x, atol=1e-4)  # sampling goes back
+        True
+    """
 
     def build(self, input_shape):
         size = self._size(input_shape)

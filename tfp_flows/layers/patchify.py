@@ -19,6 +19,15 @@ class Patchify(FlowLayer):
 
     Args:
         patch_size: side ``p`` of the square patches; divides ``H`` and ``W``.
+
+    Raises:
+        ValueError: ``patch_size < 1``, or inputs that are not images ``(batch, H, W, C)``.
+
+    Examples:
+        >>> import numpy as np
+        >>> z, log_det = Patchify(2)(np.zeros((1, 4, 4, 3), np.float32))
+        >>> tuple(z.shape)  # 4 tokens of 2 * 2 * 3 values
+        (1, 4, 12)
     """
 
     def __init__(self, patch_size: int, **kwargs):
@@ -53,6 +62,12 @@ class Unpatchify(FlowLayer):
     Args:
         image_shape: ``(H, W, C)`` of the images.
         patch_size: side ``p`` of the square patches.
+
+    Examples:
+        >>> import numpy as np
+        >>> z, log_det = Unpatchify((4, 4, 3), 2)(np.zeros((1, 4, 12), np.float32))
+        >>> tuple(z.shape)
+        (1, 4, 4, 3)
     """
 
     def __init__(self, image_shape, patch_size: int, **kwargs):

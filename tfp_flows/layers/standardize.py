@@ -83,6 +83,10 @@ class Standardize(FlowLayer):
             gets this scale).
         mean / std: known statistics instead of `adapt` (as Keras' ``Normalization``
             takes them), broadcast to the event shape; both or neither.
+
+    Raises:
+        ValueError: ``min_std <= 0``, only one of ``mean`` and ``std``, a ``std`` that is
+            not positive, or an input whose event shape is unknown.
     """
 
     def __init__(self, min_std: float = 1e-6, mean=None, std=None, **kwargs):
