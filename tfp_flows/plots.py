@@ -20,7 +20,24 @@ def _pyplot():
 
 
 def density_2d(flow, data, path, samples=None, resolution: int = 200, context=None):
-    """Heat map of the learned density of a 2-D flow with the data (and samples) over it."""
+    """Heat map of the learned density of a 2-D flow with the data (and samples) over it.
+
+    Args:
+        flow: a flow of 2-D vectors.
+        data: ``[N, 2]`` points drawn over the density; they set the plotted range.
+        path: the PNG file to write.
+        samples: ``[M, 2]`` samples for a second panel, or None.
+        resolution: grid points per side.
+        context: one context for a conditional flow (a vector, or a label).
+
+    Examples:
+        >>> import pathlib, tempfile, numpy as np, tfp_flows
+        >>> flow = tfp_flows.RealNVP(2, num_steps=2, hidden_units=(8,))
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "density.png"
+        >>> density_2d(flow, np.zeros((3, 2), np.float32), path, resolution=20)
+        >>> path.exists()
+        True
+    """
     plt = _pyplot()
     low, high = data.min(0) - 0.5, data.max(0) + 0.5
     xs, ys = np.linspace(low[0], high[0], resolution), np.linspace(low[1], high[1], resolution)
@@ -45,7 +62,23 @@ def density_2d(flow, data, path, samples=None, resolution: int = 200, context=No
 
 def image_grid(images, path, num_values: int | None = None, columns: int = 8, titles=None,
                row_labels=None):
-    """A grid of ``[N, H, W, C]`` images scaled from ``[0, num_values)`` (or their own range)."""
+    """A grid of ``[N, H, W, C]`` images scaled from ``[0, num_values)`` (or their own range).
+
+    Args:
+        images: ``[N, H, W, C]`` images, ``C`` 1 or 3.
+        path: the PNG file to write.
+        num_values: the images' range ``[0, num_values)``; None scales by their maximum.
+        columns: images per row.
+        titles: a title per image, or None.
+        row_labels: a label per row, or None.
+
+    Examples:
+        >>> import pathlib, tempfile, numpy as np
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "grid.png"
+        >>> image_grid(np.zeros((4, 8, 8, 1)), path, num_values=17, columns=2)
+        >>> path.exists()
+        True
+    """
     plt = _pyplot()
     images = np.asarray(images, np.float32)
     top = float(num_values) if num_values else max(float(images.max()), 1e-6)
@@ -71,7 +104,25 @@ def image_grid(images, path, num_values: int | None = None, columns: int = 8, ti
 
 def temperatures(flow, path, temperatures=(0.0, 0.5, 0.7, 0.9, 1.0), per_row: int = 8,
                  seed: int = 0, context=None):
-    """Rows of samples at several temperatures (Glow's reduced-temperature sampling)."""
+    """Rows of samples at several temperatures (Glow's reduced-temperature sampling).
+
+    Args:
+        flow: an image flow.
+        path: the PNG file to write.
+        temperatures: one row of samples per temperature.
+        per_row: samples per row.
+        seed: the samples' seed (the same latents scaled, row to row).
+        context: one context for a conditional flow.
+
+    Examples:
+        >>> import pathlib, tempfile, tfp_flows
+        >>> flow = tfp_flows.Glow((4, 4, 1), num_levels=1, num_steps=1, hidden_channels=4,
+        ...                       num_values=4)
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "temperatures.png"
+        >>> temperatures(flow, path, temperatures=(0.0, 1.0), per_row=2)
+        >>> path.exists()
+        True
+    """
     images = [flow.sample(per_row, context=context, seed=seed, temperature=t).numpy()
               for t in temperatures]
     image_grid(np.concatenate(images), path, flow.num_values, columns=per_row,
@@ -79,7 +130,24 @@ def temperatures(flow, path, temperatures=(0.0, 0.5, 0.7, 0.9, 1.0), per_row: in
 
 
 def interpolation(flow, first, second, path, steps: int = 8):
-    """Decodes the straight line between the latents of two images."""
+    """Decodes the straight line between the latents of two images.
+
+    Args:
+        flow: an image flow.
+        first: an image ``[H, W, C]``.
+        second: another.
+        path: the PNG file to write.
+        steps: pictures along the line, both ends included.
+
+    Examples:
+        >>> import pathlib, tempfile, numpy as np, tfp_flows
+        >>> flow = tfp_flows.Glow((4, 4, 1), num_levels=1, num_steps=1, hidden_channels=4,
+        ...                       num_values=4)
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "line.png"
+        >>> interpolation(flow, np.zeros((4, 4, 1), int), np.full((4, 4, 1), 3), path, steps=3)
+        >>> path.exists()
+        True
+    """
     z = flow.encode(np.stack([first, second])).numpy()
     weights = np.linspace(0.0, 1.0, steps)[:, None, None, None]
     images = flow.decode((1 - weights) * z[:1] + weights * z[1:]).numpy()
@@ -95,6 +163,22 @@ def latent_levels(flow) -> np.ndarray | None:
     flow's reshapes (`Squeeze`, `Unsqueeze`, the channel split of `FactorOut`); the
     other layers keep their input's layout. None when a layer changes the shape in
     some other way.
+
+    Args:
+        flow: a `tfp_flows.Flow`.
+
+    Returns:
+        The level of each entry of the latent, or None (see above).
+
+    Examples:
+        >>> import tfp_flows
+        >>> flow = tfp_flows.Glow((4, 4, 1), num_levels=2, num_steps=1, hidden_channels=4,
+        ...                       num_values=4)
+        >>> latent_levels(flow)[..., 0]
+        array([[1, 1, 1, 1],
+               [0, 0, 0, 0],
+               [1, 1, 1, 1],
+               [0, 0, 0, 0]])
     """
     import tensorflow as tf
 
@@ -138,6 +222,18 @@ def level_pictures(z, labels) -> list[np.ndarray]:
     rows and columns, ``[N, h, w, C]``, to be shown stretched to the image's size.
     Where a level's entries do not form such a grid, the picture is ``z`` with the
     other levels' entries set to NaN.
+
+    Args:
+        z: latents ``[N, H, W, C]``.
+        labels: the level of each entry, ``[H, W, C]``, as `latent_levels` gives it.
+
+    Returns:
+        One array per level.
+
+    Examples:
+        >>> labels = np.array([[0, 0], [0, 1]])[..., None]
+        >>> [picture.shape for picture in level_pictures(np.zeros((5, 2, 2, 1)), labels)]
+        [(5, 2, 2, 1), (5, 1, 1, 1)]
     """
     z = np.asarray(z, np.float32)
     pictures = []
@@ -158,6 +254,24 @@ def normalizing(flow, x, path, num_values: int | None = None, title: str = "x"):
 
     Latents are drawn in a blue-red map from -3 (blue) to 3 (red); a colour latent's
     channels as RGB (``z / 6 + 1/2``). ``num_values`` scales the images (default: the flow's).
+
+    Args:
+        flow: an image flow.
+        x: images ``[N, H, W, C]``, one row each.
+        path: the PNG file to write.
+        num_values: the images' range; default the flow's.
+        title: the title of the images' column.
+
+    Returns:
+        ``max |decode(encode(x)) - x|`` (for a dequantized flow, against ``x + 1/2``).
+
+    Examples:
+        >>> import pathlib, tempfile, numpy as np, tfp_flows
+        >>> flow = tfp_flows.Glow((4, 4, 1), num_levels=2, num_steps=1, hidden_channels=4,
+        ...                       num_values=4)
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "normalizing.png"
+        >>> normalizing(flow, np.ones((2, 4, 4, 1), int), path) < 1e-4
+        True
     """
     plt = _pyplot()
     x = np.asarray(x)
@@ -211,7 +325,20 @@ def normalizing(flow, x, path, num_values: int | None = None, title: str = "x"):
 
 
 def loss_curves(history: dict, path):
-    """Training (and validation) loss per epoch, in nats and bits per dimension."""
+    """Training (and validation) loss per epoch, in nats and bits per dimension.
+
+    Args:
+        history: ``History.history`` of a ``fit`` (``loss``, ``bits_per_dim`` and their
+            ``val_`` twins where present).
+        path: the PNG file to write.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "loss.png"
+        >>> loss_curves({"loss": [1.0, 0.5], "bits_per_dim": [1.4, 0.7]}, path)
+        >>> path.exists()
+        True
+    """
     plt = _pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     for axis, key in zip(axes, ("loss", "bits_per_dim")):

@@ -30,6 +30,14 @@ class ConvNet(keras.layers.Layer):
     Args:
         output_channels: channels of the output (the coupling's parameters).
         hidden_channels: width of the two hidden layers.
+
+    Raises:
+        ValueError: a channel count below 1.
+
+    Examples:
+        >>> import numpy as np
+        >>> ConvNet(6, hidden_channels=8)(np.ones((2, 4, 4, 3), np.float32)).shape
+        TensorShape([2, 4, 4, 6])
     """
 
     def __init__(self, output_channels: int, hidden_channels: int = 128, **kwargs):

@@ -96,6 +96,16 @@ class MADE(keras.layers.Layer):
             ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` for both, as `MLP`) or a Keras name for
             the kernels with zero biases (``"glorot_uniform"``: TFP's MADE). The last
             layer starts at zero either way (the flow starts at the identity).
+
+    Raises:
+        ValueError: ``params_per_dim < 1``, no hidden layer, an unknown ordering or one
+            that is not a permutation of the inputs.
+
+    Examples:
+        >>> import numpy as np
+        >>> made = MADE(2, hidden_units=(8,))
+        >>> made(np.ones((4, 3), np.float32)).shape  # 2 parameters for each of 3 entries
+        TensorShape([4, 6])
     """
 
     def __init__(self, params_per_dim: int, hidden_units: Sequence[int] = (64, 64),

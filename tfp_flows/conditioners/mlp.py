@@ -52,6 +52,16 @@ class MLP(keras.layers.Layer):
         bias_initializer: initializer of the hidden layers' biases: a Keras name or
             object, or ``"fan_in_uniform"`` (the bound uses each layer's fan-in).
         output_initializer: initializer of the last layer's kernel (its bias is zero).
+
+    Raises:
+        ValueError: ``output_size < 1`` or no hidden layer.
+
+    Examples:
+        >>> import numpy as np
+        >>> mlp = MLP(4, hidden_units=(8,))
+        >>> mlp(np.ones((2, 3), np.float32)).numpy()  # the last layer starts at zero
+        array([[0., 0., 0., 0.],
+               [0., 0., 0., 0.]], dtype=float32)
     """
 
     def __init__(self, output_size: int, hidden_units=(64, 64), activation: str = "relu",

@@ -123,6 +123,10 @@ class ViT(TransformerTrunk):
         num_heads: attention heads.
         mlp_ratio: hidden size of the MLP over ``width``.
         context_as_token: give the context as an extra token instead of adding it.
+
+    Raises:
+        ValueError: a size below 1, a width not divisible by ``num_heads``, or inputs
+            that are not tokens ``[..., T, d]`` of known sizes.
     """
 
     def __init__(self, output_size: int, width: int = 64, depth: int = 2, num_heads: int = 4,
