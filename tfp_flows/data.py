@@ -28,7 +28,15 @@ logger = logging.getLogger(__name__)
 
 
 class MissingExtraError(ImportError):
-    """An optional package is missing; the message names the ``pip install`` that brings it."""
+    """An optional package is missing; the message names the ``pip install`` that brings it.
+
+    Examples:
+        >>> try:
+        ...     raise MissingExtraError("pictures need matplotlib: pip install 'tfp-flows[plot]'")
+        ... except ImportError as error:  # it is an ImportError
+        ...     print(error)
+        pictures need matplotlib: pip install 'tfp-flows[plot]'
+    """
 
 
 def _require(module: str, package: str):

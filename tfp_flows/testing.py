@@ -84,7 +84,25 @@ def check_bijector(make: Callable[[tf.DType], tfb.Bijector], event_shape, *,
                    batch_shape=(2, 3), seed: int = 0, dtypes=(tf.float32, tf.float64),
                    scale: float = 1.0) -> None:
     """Runs every check on ``make(dtype)``, a bijector whose ``forward`` takes events of
-    ``event_shape``. Inputs are standard normal times ``scale``."""
+    ``event_shape``. Inputs are standard normal times ``scale``.
+
+    Args:
+        make: ``dtype -> bijector``; called once per dtype.
+        event_shape: the shape of one event of the bijector's ``forward`` input (a latent).
+        batch_shape: the batch the checks run on.
+        seed: NumPy seed of the inputs.
+        dtypes: the dtypes checked; the Jacobian checks run in float64.
+        scale: standard deviation of the inputs.
+
+    Raises:
+        AssertionError: naming the check, the dtype and the error, for the first check
+            that fails (tolerances: ``TOLERANCES``).
+
+    Examples:
+        >>> import tensorflow_probability as tfp
+        >>> check_bijector(lambda dtype: tfp.bijectors.Scale(tf.constant(2.0, dtype)), (3,),
+        ...                dtypes=(tf.float64,))  # passes silently
+    """
     event_shape = tuple(event_shape)
     ndims = len(event_shape)
     rng = np.random.default_rng(seed)
@@ -164,7 +182,21 @@ def _check_in_tfp(bijector, z, y, event_shape, data_shape, dtype):
 
 def randomize_weights(layer, seed: int = 0, scale: float = 0.3) -> None:
     """Sets every trainable weight of ``layer`` to ``scale`` times a standard normal draw,
-    so that no part of it is the identity (zero-initialised conditioner outputs included)."""
+    so that no part of it is the identity (zero-initialised conditioner outputs included).
+
+    Args:
+        layer: a built Keras layer.
+        seed: NumPy seed.
+        scale: standard deviation of the new weights.
+
+    Examples:
+        >>> from tfp_flows import layers
+        >>> layer = layers.DiagonalLinear()
+        >>> layer.build((None, 3))
+        >>> randomize_weights(layer, seed=0)
+        >>> bool(np.all(layer.trainable_weights[0].numpy() != 0))
+        True
+    """
     rng = np.random.default_rng(seed)
     for weight in layer.trainable_weights:
         weight.assign(scale * rng.standard_normal(weight.shape).astype(weight.dtype))
@@ -178,6 +210,22 @@ def check_layer(make_layer: Callable[[tf.DType], object], event_shape, *, contex
 
     ``make_layer(dtype)`` returns an unbuilt layer; ``event_shape`` is its input (data)
     shape; ``context`` a function ``dtype -> tensor`` for conditional layers.
+
+    Args:
+        make_layer: ``dtype -> layer``, an unbuilt flow layer of that dtype.
+        event_shape: the layer's input (data) shape, one example.
+        context: ``dtype -> context tensor`` for a conditional layer, or None.
+        seed: seed of the inputs and of the random weights (`randomize_weights`).
+        scale: standard deviation of the random weights.
+        **kwargs: passed to `check_bijector` (``batch_shape``, ``dtypes``: float32 among them).
+
+    Raises:
+        AssertionError: naming the check that fails (see `check_bijector`), a weight that
+            gets no gradient, or a call that disagrees with the bijector.
+
+    Examples:
+        >>> from tfp_flows import layers
+        >>> check_layer(lambda dtype: layers.DiagonalLinear(dtype=dtype), (3,))  # passes silently
     """
     event_shape = tuple(event_shape)
     layers = {}

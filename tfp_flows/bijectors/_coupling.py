@@ -53,6 +53,19 @@ class Coupling(FlowBijector):
         event_ndims: 1 for vectors, 3 for ``[H, W, C]`` images.
         parameters: a subclass's ``dict(locals())``, so that TFP's ``parameters``
             (and ``copy()``) hold every constructor argument of the subclass.
+
+    Examples:
+        A coupling of one's own: ``y_b = x_b + t`` written against the contract.
+
+        >>> class Shift(Coupling):
+        ...     num_params = 1
+        ...     def forward_b(self, x_b, params):
+        ...         return x_b + params[0], tf.zeros_like(x_b)
+        ...     def inverse_b(self, y_b, params):
+        ...         return y_b - params[0], tf.zeros_like(y_b)
+        >>> bijector = Shift(lambda x_a: tf.ones_like(x_a))
+        >>> bijector.forward(tf.constant([[1.0, 2.0]])).numpy()
+        array([[1., 3.]], dtype=float32)
     """
 
     num_params = 1

@@ -87,6 +87,10 @@ class Flow(keras.Model):
             `export` carry them, and every method takes raw observations. Cost: one
             encoder pass per batch of contexts.
 
+    Raises:
+        ValueError: both ``context_shape`` and ``num_classes``, a context shape that is
+            not a vector shape, or flow layers of different dtypes.
+
     Standardisation: a flow with a continuous context holds non-trainable
     ``context_mean`` and ``context_std`` weights of shape ``(context_shape[-1],)``
     (saved and exported with it; the identity until set): per feature of the last

@@ -106,6 +106,13 @@ def Jet(image_shape, num_couplings: int = 8, patch_size: int = 2, width: int = 6
     arXiv:2412.15129 (its couplings go channels, channels, spatial: ``spatial_every=3``,
     its spatial splits checkerboard and inverted checkerboard).
 
+    Returns:
+        An uncompiled `Flow`.
+
+    Raises:
+        ValueError: an unknown coupling or spatial pattern, sizes below 1, or tokens
+            too small to split.
+
     Examples:
         >>> flow = Jet((8, 8, 1), num_couplings=2, width=16, depth=1, num_heads=2, num_values=17)
         >>> flow.latent_shape

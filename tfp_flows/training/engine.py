@@ -54,6 +54,16 @@ class Engine:
             fused`); with ``kind="keras"`` or without XLA "auto" is 1.
         fuses: whether the flow's step runs under XLA on one device, not eagerly: the
             fused trainer runs only then.
+
+    Raises:
+        ValueError: an unknown ``kind``, or ``steps_per_execution`` neither "auto" nor an
+            integer of at least 1.
+
+    Examples:
+        >>> Engine("fused", "auto").steps_per_execution  # timed in the first fit
+        32
+        >>> Engine("keras", "auto").steps_per_execution
+        1
     """
 
     def __init__(self, kind: str = "fused", steps_per_execution=AUTO, fuses: bool = True):

@@ -81,7 +81,18 @@ _XLA_FAILURE = re.compile(r"XLA_\w+_JIT|tf2xla|Detected unsupported operations|"
 
 
 def is_xla_compile_error(error: BaseException) -> bool:
-    """True for the errors TensorFlow raises when XLA cannot compile a function."""
+    """True for the errors TensorFlow raises when XLA cannot compile a function.
+
+    Args:
+        error: an exception raised by a compiled function.
+
+    Returns:
+        Whether it says that XLA could not compile the function.
+
+    Examples:
+        >>> is_xla_compile_error(ValueError("bad shape"))
+        False
+    """
     return isinstance(error, (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError,
                               tf.errors.InternalError)) and bool(_XLA_FAILURE.search(str(error)))
 
@@ -103,6 +114,11 @@ class FusedTrainer:
             are timed to choose ``chosen`` for the next ``fit``.
         guarded: an execution ends at a step whose loss is not finite (a ``fit`` whose
             callbacks stop there; `tfp_flows.training.engine.GUARDS`).
+
+    Examples:
+        >>> trainer = FusedTrainer(train_step=None, metrics_logs=None, name="flow", steps=7)
+        >>> trainer.steps, trainer.auto
+        (7, False)
     """
 
     def __init__(self, train_step, metrics_logs, name: str, steps=AUTO, guarded: bool = False):

@@ -20,7 +20,19 @@ from tfp_flows.training import array_epochs
 
 
 def pending_actnorms(flow) -> list:
-    """The flow's ActNorm layers whose data initialisation has not run."""
+    """The flow's ActNorm layers whose data initialisation has not run.
+
+    Args:
+        flow: a `tfp_flows.Flow`.
+
+    Returns:
+        A list of ActNorm layers, possibly empty.
+
+    Examples:
+        >>> import tfp_flows
+        >>> pending_actnorms(tfp_flows.RealNVP(2, num_steps=1, hidden_units=(4,)))  # none on 2-D
+        []
+    """
     return [layer for layer in flow.layers_tree()
             if isinstance(layer, ActNorm) and not layer.data_initialized()]
 
@@ -38,6 +50,15 @@ def initialize_actnorm(flow, x, context=None, row_ids=None) -> None:
     Raises:
         ValueError: naming the rows that make the initialisation non-finite; no weight
             has changed then.
+
+    Examples:
+        >>> import numpy as np, tfp_flows
+        >>> flow = tfp_flows.RealNVP(3, num_steps=1, hidden_units=(4,), actnorm=True)
+        >>> len(pending_actnorms(flow))
+        1
+        >>> initialize_actnorm(flow, np.random.default_rng(0).normal(size=(16, 3)))
+        >>> len(pending_actnorms(flow))
+        0
     """
     layers = pending_actnorms(flow)
     if not layers:
@@ -69,7 +90,22 @@ def initialize_for_fit(flow, x, y, batch_size: int, validation_split: float = 0.
     the training arrays drawn at random (seeded; data stored sorted by class or time
     would give a biased first slice), outside the ``validation_split`` that Keras takes
     from the end, or on a dataset's first batch. Other inputs (generators): the layers
-    initialise in the first step."""
+    initialise in the first step.
+
+    Args:
+        flow: a `tfp_flows.Flow`.
+        x: the training data as ``fit`` takes it (arrays or a ``tf.data.Dataset``).
+        y: the context as ``fit`` takes it, or None.
+        batch_size: rows to initialise from.
+        validation_split: the share of the arrays' rows that ``fit`` keeps for validation.
+
+    Examples:
+        >>> import numpy as np, tfp_flows
+        >>> flow = tfp_flows.RealNVP(3, num_steps=1, hidden_units=(4,), actnorm=True)
+        >>> initialize_for_fit(flow, np.random.default_rng(0).normal(size=(64, 3)), None, 32)
+        >>> pending_actnorms(flow)
+        []
+    """
     if not pending_actnorms(flow):
         return
     context_of = (lambda y: y) if flow.conditional else (lambda y: None)

@@ -64,7 +64,24 @@ BACKPROP_MODES = ("store", "inverse")
 
 
 def check_backprop(flow, backprop: str) -> str:
-    """``backprop`` if ``flow`` can train with it; ValueError otherwise."""
+    """``backprop`` if ``flow`` can train with it; ValueError otherwise.
+
+    Args:
+        flow: a `tfp_flows.Flow`.
+        backprop: ``"store"`` or ``"inverse"``.
+
+    Returns:
+        ``backprop``.
+
+    Raises:
+        ValueError: an unknown mode, or ``"inverse"`` for a flow with a `Dequantize` layer
+            after a layer with weights.
+
+    Examples:
+        >>> import tfp_flows
+        >>> check_backprop(tfp_flows.RealNVP(2, num_steps=1, hidden_units=(4,)), "inverse")
+        'inverse'
+    """
     if backprop not in BACKPROP_MODES:
         raise ValueError(f"compile: expected backprop in {list(BACKPROP_MODES)}; "
                          f"got {backprop!r}.")
@@ -115,6 +132,13 @@ def inverse_gradients(flow, x, context=None, scale_loss=None, sample_weight=None
     Returns:
         The mean negative log-likelihood (nats per example) and one gradient (or
         None) per ``flow.trainable_variables``, as ``GradientTape.gradient`` gives.
+
+    Examples:
+        >>> import numpy as np, tfp_flows
+        >>> flow = tfp_flows.RealNVP(2, num_steps=2, hidden_units=(8,))
+        >>> nll, gradients = inverse_gradients(flow, np.ones((4, 2), np.float32))
+        >>> len(gradients) == len(flow.trainable_variables)
+        True
     """
     from tfp_flows.layers.base import LayerChain
 
