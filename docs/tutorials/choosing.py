@@ -16,10 +16,10 @@
 # Every model here trains with the same optimizer, batch and number of steps on its
 # data, in this one run, and the table reads the test NLL (vectors, nats) or bits/dim
 # (images, the dequantization bound), the parameter count, the wall time of `fit`
-# (XLA's compile included) and of drawing samples. The budgets are small (1,216 steps on
-# two moons, 322 on digits) so that the whole tutorial runs in under two minutes on a
+# (XLA's compile included) and of drawing samples. The budgets are small (800 steps on
+# two moons, 230 on digits) so that the whole tutorial runs in under two minutes on a
 # 2-core CPU: read the table for the shape of the trade-offs, not for converged figures
-# ([benchmarks](../benchmarks.md) has those).
+# (the Benchmarks page has those).
 
 # %%
 import time
@@ -69,9 +69,9 @@ def bits(flow, test):
 
 # %%
 vector = dict(num_steps=6, hidden_units=(64, 64))
-measure("RealNVP (affine)", lambda: tfp_flows.RealNVP(2, **vector), x, x_test, 256, 38, nll)
-measure("NSF", lambda: tfp_flows.NSF(2, **vector), x, x_test, 256, 38, nll)
-measure("MAF (affine)", lambda: tfp_flows.MAF(2, **vector), x, x_test, 256, 38, nll)
+measure("RealNVP (affine)", lambda: tfp_flows.RealNVP(2, **vector), x, x_test, 256, 25, nll)
+measure("NSF", lambda: tfp_flows.NSF(2, **vector), x, x_test, 256, 25, nll)
+measure("MAF (affine)", lambda: tfp_flows.MAF(2, **vector), x, x_test, 256, 25, nll)
 
 # %% [markdown]
 # ## Images: 8x8 digits, 17 grey levels
@@ -79,10 +79,10 @@ measure("MAF (affine)", lambda: tfp_flows.MAF(2, **vector), x, x_test, 256, 38, 
 # %%
 measure("Glow", lambda: tfp_flows.Glow((8, 8, 1), num_levels=2, num_steps=4, hidden_channels=64,
                                        num_values=17),
-        digits, digits_test, 64, 14, bits)
+        digits, digits_test, 64, 10, bits)
 measure("Jet", lambda: tfp_flows.Jet((8, 8, 1), num_couplings=4, patch_size=2, width=32, depth=1,
                                      num_heads=2, num_values=17),
-        digits, digits_test, 64, 14, bits)
+        digits, digits_test, 64, 10, bits)
 
 # %% [markdown]
 # ## The table
