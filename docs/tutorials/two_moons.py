@@ -116,8 +116,7 @@ print("same density after loading:",
 
 # %%
 served = flow.export(work / "served" / "moons")
-print(served)
-print(sorted(p.name for p in (work / "served" / "moons").iterdir()))
+print(served.relative_to(work), sorted(p.name for p in served.iterdir()))
 
 # %% [markdown]
 # TensorFlow Serving's REST API takes a JSON body such as the one below. To show that
