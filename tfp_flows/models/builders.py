@@ -195,8 +195,8 @@ def Glow(image_shape, num_levels: int = 2, num_steps: int = 4,  # noqa: N802
             scale of `RealNVP` a Glow on MNIST spiked to 112 bits/dim at step 15 and
             stood at 2.80 to 3.92 bits/dim after 1,500 steps; with this one the loss
             falls smoothly to 2.13 (``docs/ablation.md``).
-        num_bins, hidden_channels, context_shape, num_classes, embedding_dim,
-            context_encoder: as in `RealNVP`.
+        num_bins, hidden_channels, context_shape, num_classes, embedding_dim, context_encoder:
+            as in `RealNVP`.
         standardize: the vector context standardised before the conditioners and, for
             continuous images (``num_values=None``), a `layers.Standardize` of every
             pixel first; the identity until ``flow.adapt(x_train, context_train)``
