@@ -73,16 +73,6 @@ KNOWN_GAPS: dict[str, set[str]] = {
     "tfp_flows.plots.coverage": {"Args", "example"},
     "tfp_flows.plots.recovery": {"Args", "example"},
     "tfp_flows.plots.calibration": {"Args", "example"},
-    "tfp_flows.simulators.sharp1d": {"Args", "Returns", "example"},
-    "tfp_flows.simulators.sharp1d_nll": {"Args", "Returns", "example"},
-    "tfp_flows.simulators.two_moons": {"Args", "Returns", "example"},
-    "tfp_flows.simulators.slcp": {"Args", "Returns", "example"},
-    "tfp_flows.simulators.gaussian_linear": {"Args", "Returns", "example"},
-    "tfp_flows.simulators.gaussian_linear_nll": {"Args", "Returns", "example"},
-    "tfp_flows.simulators.gaussian_mixture": {"Args", "Returns", "example"},
-    "tfp_flows.simulators.gaussian_mixture_log_likelihood": {"Args", "Returns", "example"},
-    "tfp_flows.simulators.gaussian_mixture_log_evidence": {"Args", "Returns", "example"},
-    "tfp_flows.simulators.gaussian_mixture_log_posterior": {"Args", "Returns", "example"},
 }
 
 

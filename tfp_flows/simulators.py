@@ -32,7 +32,21 @@ def _sharp1d_params(x):
 
 def sharp1d(n, rng):
     """``theta`` 1-D given ``x ~ N(0, I_6)``: two modes ``centre +- gap / 2`` of width
-    0.01 to 0.3, the upper one with probability ``weight``; all four depend on ``x``."""
+    0.01 to 0.3, the upper one with probability ``weight``; all four depend on ``x``.
+
+    Args:
+        n: number of simulations.
+        rng: a ``numpy.random.Generator``.
+
+    Returns:
+        ``(theta, x)``: float64 ``[n, 1]`` parameters from the prior and ``[n, 6]``
+        observations.
+
+    Examples:
+        >>> theta, x = sharp1d(3, np.random.default_rng(0))
+        >>> theta.shape, x.shape
+        ((3, 1), (3, 6))
+    """
     x = rng.standard_normal((n, 6))
     weight, centre, gap, width = _sharp1d_params(x)
     upper = rng.uniform(size=n) < weight
@@ -41,7 +55,20 @@ def sharp1d(n, rng):
 
 
 def sharp1d_nll(theta, x):
-    """The exact ``-log p(theta | x)`` of `sharp1d` (the floor)."""
+    """The exact ``-log p(theta | x)`` of `sharp1d` (the floor).
+
+    Args:
+        theta: parameters ``[n, 1]``.
+        x: their observations ``[n, 6]``.
+
+    Returns:
+        The mean negative log-density of the exact posterior over the rows, nats.
+
+    Examples:
+        >>> theta, x = sharp1d(4, np.random.default_rng(0))
+        >>> isinstance(sharp1d_nll(theta, x), float)
+        True
+    """
     weight, centre, gap, width = _sharp1d_params(x)
 
     def normal(mean):
@@ -53,7 +80,21 @@ def sharp1d_nll(theta, x):
 
 def two_moons(n, rng):
     """``theta ~ U(-1, 1)^2``; ``x`` a point of a crescent of radius 0.1 shifted by
-    ``(-|theta_1 + theta_2|, theta_2 - theta_1) / sqrt(2)``: a bimodal posterior."""
+    ``(-|theta_1 + theta_2|, theta_2 - theta_1) / sqrt(2)``: a bimodal posterior.
+
+    Args:
+        n: number of simulations.
+        rng: a ``numpy.random.Generator``.
+
+    Returns:
+        ``(theta, x)``: float64 ``[n, 2]`` parameters from the prior and ``[n, 2]``
+        observations.
+
+    Examples:
+        >>> theta, x = two_moons(3, np.random.default_rng(0))
+        >>> theta.shape, x.shape
+        ((3, 2), (3, 2))
+    """
     theta = rng.uniform(-1.0, 1.0, (n, 2))
     angle = rng.uniform(-np.pi / 2, np.pi / 2, n)
     radius = 0.1 + 0.01 * rng.standard_normal(n)
@@ -64,7 +105,21 @@ def two_moons(n, rng):
 
 def slcp(n, rng):
     """``theta ~ U(-3, 3)^5``; ``x``: four draws of a 2-D Gaussian of mean ``theta[:2]``,
-    scales ``theta_3^2``, ``theta_4^2`` and correlation ``tanh(theta_5)``, flattened to 8."""
+    scales ``theta_3^2``, ``theta_4^2`` and correlation ``tanh(theta_5)``, flattened to 8.
+
+    Args:
+        n: number of simulations.
+        rng: a ``numpy.random.Generator``.
+
+    Returns:
+        ``(theta, x)``: float64 ``[n, 5]`` parameters from the prior and ``[n, 8]``
+        observations.
+
+    Examples:
+        >>> theta, x = slcp(3, np.random.default_rng(0))
+        >>> theta.shape, x.shape
+        ((3, 5), (3, 8))
+    """
     theta = rng.uniform(-3.0, 3.0, (n, 5))
     s1, s2, rho = theta[:, 2] ** 2, theta[:, 3] ** 2, np.tanh(theta[:, 4])
     eps = rng.standard_normal((n, 4, 2))
@@ -76,13 +131,40 @@ def slcp(n, rng):
 
 
 def gaussian_linear(n, rng):
-    """``theta ~ N(0, 0.1 I_10)``, ``x ~ N(theta, 0.1 I_10)``."""
+    """``theta ~ N(0, 0.1 I_10)``, ``x ~ N(theta, 0.1 I_10)``.
+
+    Args:
+        n: number of simulations.
+        rng: a ``numpy.random.Generator``.
+
+    Returns:
+        ``(theta, x)``: float64 ``[n, 10]`` parameters from the prior and ``[n, 10]``
+        observations.
+
+    Examples:
+        >>> theta, x = gaussian_linear(3, np.random.default_rng(0))
+        >>> theta.shape, x.shape
+        ((3, 10), (3, 10))
+    """
     theta = np.sqrt(0.1) * rng.standard_normal((n, 10))
     return theta, theta + np.sqrt(0.1) * rng.standard_normal((n, 10))
 
 
 def gaussian_linear_nll(theta, x):
-    """Exact posterior: ``N(x / 2, 0.05 I)``."""
+    """Exact posterior: ``N(x / 2, 0.05 I)``.
+
+    Args:
+        theta: parameters ``[n, 10]``.
+        x: their observations ``[n, 10]``.
+
+    Returns:
+        The mean negative log-density of the exact posterior over the rows, nats.
+
+    Examples:
+        >>> theta, x = gaussian_linear(4, np.random.default_rng(0))
+        >>> isinstance(gaussian_linear_nll(theta, x), float)
+        True
+    """
     var = 0.05
     return float(np.mean(np.sum(0.5 * (theta - x / 2) ** 2 / var + 0.5 * np.log(2 * np.pi * var),
                                 axis=1)))
@@ -94,6 +176,19 @@ def gaussian_mixture(n, rng, num_observations: int | None = None):
     ``num_observations=None``: one observation per simulation, ``x`` of shape ``[n, 2]``
     (Lueckmann et al. 2021, arXiv:2101.04653). An integer ``m``: a set of ``m`` i.i.d.
     observations per simulation, ``[n, m, 2]``.
+
+    Args:
+        n: number of simulations.
+        rng: a ``numpy.random.Generator``.
+        num_observations: None, or the size ``m`` of each set of observations.
+
+    Returns:
+        ``(theta, x)``: float64 ``[n, 2]`` and ``[n, 2]`` (or ``[n, m, 2]``).
+
+    Examples:
+        >>> theta, x = gaussian_mixture(3, np.random.default_rng(0), num_observations=5)
+        >>> theta.shape, x.shape
+        ((3, 2), (3, 5, 2))
     """
     theta = rng.uniform(-10.0, 10.0, (n, 2))
     if num_observations is None:
@@ -116,7 +211,20 @@ def gaussian_mixture_log_likelihood(theta, x) -> np.ndarray:
     """``log p(x | theta) = sum_j log(N(x_j; theta, I) / 2 + N(x_j; theta, 0.01 I) / 2)`` of
     `gaussian_mixture`, for ``theta [..., 2]`` and sets ``x [..., m, 2]`` that broadcast
     (a grid of ``theta [G, 2]`` against one set ``[m, 2]``, or one set per row). Cost:
-    O(rows * m)."""
+    O(rows * m).
+
+    Args:
+        theta: parameters ``[..., 2]``.
+        x: sets of observations ``[..., m, 2]`` (or single observations ``[..., 2]``).
+
+    Returns:
+        The log-likelihoods, of the broadcast batch shape.
+
+    Examples:
+        >>> theta, x = gaussian_mixture(4, np.random.default_rng(0), num_observations=3)
+        >>> gaussian_mixture_log_likelihood(theta, x).shape
+        (4,)
+    """
     theta, x = np.asarray(theta, np.float64), _as_sets(x)
     squared = ((theta[..., None, :] - x) ** 2).sum(-1)  # [..., m]
     log_terms = np.stack([-0.5 * squared - np.log(2 * np.pi),
@@ -133,6 +241,17 @@ def gaussian_mixture_log_evidence(x) -> np.ndarray:
     ``1 / V_S = sum_j 1 / v_j``, mean ``m_S = V_S sum_j x_j / v_j`` and ``log C_S =
     log(2 pi V_S) / 2 - sum_j log(2 pi v_j) / 2 - (sum_j x_j^2 / v_j - m_S^2 / V_S) / 2``,
     whose mass in ``[-10, 10]`` is a difference of normal CDFs. Cost: O(n 2^m m).
+
+    Args:
+        x: sets of observations ``[n, m, 2]`` (or one set ``[m, 2]``).
+
+    Returns:
+        ``[n]`` log-evidences.
+
+    Examples:
+        >>> _, x = gaussian_mixture(2, np.random.default_rng(0), num_observations=3)
+        >>> gaussian_mixture_log_evidence(x).shape
+        (2,)
     """
     x = _as_sets(x)
     x = x[None] if x.ndim == 2 else x
@@ -159,7 +278,20 @@ def gaussian_mixture_log_posterior(theta, x) -> np.ndarray:
     """The exact ``log p(theta | x)`` of `gaussian_mixture` for one set of observations per
     row: ``theta [n, 2]``, ``x [n, m, 2]`` (a single observation: ``x[:, None]``); or
     a grid ``theta [G, 2]`` given one set ``x [m, 2]``. ``-inf`` outside the prior's box.
-    `gaussian_mixture_log_likelihood` minus `gaussian_mixture_log_evidence`."""
+    `gaussian_mixture_log_likelihood` minus `gaussian_mixture_log_evidence`.
+
+    Args:
+        theta: parameters ``[n, 2]``, or a grid ``[G, 2]``.
+        x: sets of observations ``[n, m, 2]``, or one set ``[m, 2]`` for a grid.
+
+    Returns:
+        The log-posterior densities, ``[n]`` (or ``[G]``).
+
+    Examples:
+        >>> theta, x = gaussian_mixture(2, np.random.default_rng(0), num_observations=3)
+        >>> gaussian_mixture_log_posterior(theta, x).shape
+        (2,)
+    """
     theta, x = np.asarray(theta, np.float64), _as_sets(x)
     evidence = gaussian_mixture_log_evidence(x)
     if x.ndim == 2:
