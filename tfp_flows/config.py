@@ -42,5 +42,9 @@ def convolutions() -> str:
 
     Raises:
         ValueError: where ``TFP_FLOWS_CONVOLUTIONS`` holds an unknown value.
+
+    Examples:
+        >>> convolutions() in ("matrix", "native")
+        True
     """
     return _conv.forms()

@@ -47,6 +47,10 @@ class DeepSet(keras.layers.Layer):
             one layer); its last layer is linear, of width ``output_size``.
         pooling: ``"mean"``, ``"sum"`` or ``"max"``.
         activation: hidden activation (a Keras name).
+
+    Raises:
+        ValueError: ``output_size`` below 1, no positive hidden width, an unknown
+            ``pooling``, or inputs that are not sets ``(batch, elements, features)``.
     """
 
     def __init__(self, output_size: int, hidden_units=(64, 64), rho_units=None,
