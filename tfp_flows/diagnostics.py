@@ -39,6 +39,14 @@ def sbc_ranks(samples, theta) -> np.ndarray:
     Returns:
         ``[N, D]`` integers in ``[0, L]``; uniform on ``{0, ..., L}`` for each ``d`` if the
         draws come from the true posterior. Cost: O(N L D).
+
+    Raises:
+        ValueError: shapes that do not match.
+
+    Examples:
+        >>> samples = np.array([[[0.1], [0.5], [0.9]]])  # N = 1, L = 3 draws, D = 1
+        >>> sbc_ranks(samples, np.array([[0.6]]))
+        array([[2]])
     """
     samples, theta = np.asarray(samples), np.asarray(theta)
     if samples.ndim == 2:
@@ -67,8 +75,19 @@ def ecdf_difference(ranks, num_samples: int, num_points: int | None = None):
     is at most ``j``; ``F_d(z_j) = #{i : r_id <= j} / N``. Under calibration
     ``N F_d(z_j) ~ Binomial(N, z_j)`` exactly. Cost: O(N D K) for ``K`` points.
 
+    Args:
+        ranks: ``[N, D]`` (or ``[N]``) ranks in ``[0, L]``, as `sbc_ranks` gives them.
+        num_samples: ``L``, draws per simulation.
+        num_points: ``K``, points of the curve; None for every ``j`` in ``0 ... L - 1``
+            (at ``j = L`` the curve is 0).
+
     Returns:
         ``(z [K], difference [K, D])``.
+
+    Examples:
+        >>> z, difference = ecdf_difference(np.array([0, 1, 2, 3]), num_samples=3)
+        >>> z.tolist(), difference[:, 0].tolist()  # four ranks, one of each value
+        ([0.25, 0.5, 0.75], [0.0, 0.0, 0.0])
     """
     ranks = np.asarray(ranks)
     ranks = ranks.reshape(len(ranks), -1)
@@ -106,8 +125,24 @@ def ecdf_band(num_ranks: int, num_samples: int, level: float = 0.95,
     ``level`` band). Cost: O(num_simulations (N log N + K log N)) + O(K N) for the
     binomial tables.
 
+    Args:
+        num_ranks: ``N``, the number of ranks (simulations).
+        num_samples: ``L``, draws per simulation.
+        level: the band's simultaneous coverage.
+        num_points: ``K``, as in `ecdf_difference`.
+        num_simulations: sets of uniform ranks drawn to find ``gamma``.
+        seed: NumPy seed of those draws.
+
     Returns:
         ``(z [K], lower [K], upper [K])``, bounds on ``F(z) - z``.
+
+    Raises:
+        ValueError: ``level`` outside ``(0, 1)``, or sizes below 1.
+
+    Examples:
+        >>> z, lower, upper = ecdf_band(100, num_samples=9, num_simulations=200)
+        >>> bool(np.all(lower <= 0) and np.all(upper >= 0)), len(z)
+        (True, 9)
     """
     if not 0 < level < 1 or int(num_ranks) < 1 or int(num_samples) < 1:
         raise ValueError(f"ecdf_band: expected 0 < level < 1, num_ranks >= 1 and "
@@ -133,7 +168,22 @@ def ecdf_band(num_ranks: int, num_samples: int, level: float = 0.95,
 
 def in_band(ranks, num_samples: int, level: float = 0.95, **band_kwargs) -> np.ndarray:
     """``[D]`` booleans: whether each parameter's `ecdf_difference` stays inside its
-    `ecdf_band` at every point (the SBC check of a calibrated posterior at ``level``)."""
+    `ecdf_band` at every point (the SBC check of a calibrated posterior at ``level``).
+
+    Args:
+        ranks: ``[N, D]`` (or ``[N]``) ranks in ``[0, L]``.
+        num_samples: ``L``, draws per simulation.
+        level: the band's simultaneous coverage.
+        **band_kwargs: passed to `ecdf_band` (``num_points``, ``num_simulations``, ``seed``).
+
+    Returns:
+        One boolean per parameter.
+
+    Examples:
+        >>> ranks = np.random.default_rng(0).integers(0, 10, (200, 2))  # uniform: calibrated
+        >>> in_band(ranks, num_samples=9, num_simulations=200).tolist()
+        [True, True]
+    """
     ranks = np.asarray(ranks).reshape(len(ranks), -1)
     num_points = band_kwargs.get("num_points")
     _, difference = ecdf_difference(ranks, num_samples, num_points)
@@ -158,6 +208,13 @@ def hpd_ranks(log_q_theta, log_q_samples) -> np.ndarray:
 
     Returns:
         ``[N]`` integers in ``[0, L]``.
+
+    Raises:
+        ValueError: shapes that do not match.
+
+    Examples:
+        >>> hpd_ranks(np.array([-1.0]), np.array([[-0.5, -2.0, -0.1]]))
+        array([2])
     """
     log_q_theta, log_q_samples = np.asarray(log_q_theta), np.asarray(log_q_samples)
     if log_q_samples.ndim != 2 or log_q_theta.shape != log_q_samples.shape[:1]:
@@ -175,9 +232,19 @@ def expected_coverage(hpd_ranks, num_samples: int, num_points: int | None = None
     curve is the ECDF of the HPD ranks, ``c(z_j) = #{i : k_i <= j} / N``, and
     `ecdf_band` (plus ``z``) is its simultaneous band. Cost: O(N K).
 
+    Args:
+        hpd_ranks: ``[N]`` HPD ranks in ``[0, L]`` (`hpd_ranks`).
+        num_samples: ``L``, draws per simulation.
+        num_points: ``K``, as in `ecdf_difference`.
+
     Returns:
         ``(levels [K], coverage [K])``: on the diagonal if ``q`` is calibrated, below it
         where ``q`` is over-confident (its regions too small), above where too wide.
+
+    Examples:
+        >>> levels, coverage = expected_coverage(np.array([0, 1, 2, 3]), num_samples=3)
+        >>> levels.tolist(), coverage.tolist()
+        ([0.25, 0.5, 0.75], [0.25, 0.5, 0.75])
     """
     z, difference = ecdf_difference(np.asarray(hpd_ranks).reshape(-1, 1), num_samples,
                                     num_points)
@@ -187,8 +254,17 @@ def expected_coverage(hpd_ranks, num_samples: int, num_points: int | None = None
 def posterior_intervals(samples, level: float = 0.9):
     """Posterior means and central ``level`` intervals of ``[N, L, D]`` draws.
 
+    Args:
+        samples: ``[N, L, ...]`` posterior draws, the event flattened to ``D``.
+        level: the intervals' central probability.
+
     Returns:
         ``(mean, lower, upper)``, each ``[N, D]``. Cost: O(N L D log L).
+
+    Examples:
+        >>> mean, lower, upper = posterior_intervals(np.arange(11.0).reshape(1, 11, 1), 0.8)
+        >>> [round(float(v[0, 0]), 6) for v in (mean, lower, upper)]
+        [5.0, 1.0, 9.0]
     """
     samples = np.asarray(samples)
     samples = samples.reshape(samples.shape[0], samples.shape[1], -1)
@@ -205,6 +281,16 @@ class Calibration:
         samples: ``[N, L, *event_shape]`` posterior draws.
         ranks: ``[N, D]`` SBC ranks (`sbc_ranks`), the event flattened to ``D``.
         hpd_ranks: ``[N]`` (`hpd_ranks`): the SBC ranks of ``-log q``.
+
+    Args:
+        samples: as above.
+        ranks: as above.
+        hpd_ranks: as above.
+
+    Examples:
+        >>> result = Calibration(np.zeros((4, 9, 1)), np.arange(4)[:, None], np.arange(4))
+        >>> result.num_samples
+        9
     """
 
     samples: np.ndarray
@@ -244,6 +330,21 @@ def calibration(flow, theta, observations, num_samples: int = 100, seed: int = 0
         num_samples: ``L``, draws per observation.
         seed: of the draws.
         batch_size: rows per pass.
+
+    Returns:
+        A `Calibration`: the draws, their SBC ranks and HPD ranks.
+
+    Raises:
+        ValueError: ``theta`` and ``observations`` of different lengths, or empty.
+
+    Examples:
+        >>> import tfp_flows
+        >>> flow = tfp_flows.NSF(1, num_steps=1, hidden_units=(8,), context_shape=(2,))
+        >>> rng = np.random.default_rng(0)
+        >>> result = calibration(flow, rng.normal(size=(6, 1)), rng.normal(size=(6, 2)),
+        ...                      num_samples=5)
+        >>> result.samples.shape, result.ranks.shape, result.hpd_ranks.shape
+        ((6, 5, 1), (6, 1), (6,))
     """
     theta, observations = np.asarray(theta), np.asarray(observations)
     if len(theta) != len(observations) or len(theta) < 1:
