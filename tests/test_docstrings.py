@@ -55,27 +55,12 @@ def _api():
     return module
 
 
-# Public names that reached main with docstrings lacking sections, each waiting for them;
-# the set may only shrink (an entry whose docstring is now complete fails the test below).
-KNOWN_GAPS: dict[str, set[str]] = {
-    "tfp_flows.plots.sbc_ecdf": {"Args", "example"},
-    "tfp_flows.plots.coverage": {"Args", "example"},
-    "tfp_flows.plots.recovery": {"Args", "example"},
-    "tfp_flows.plots.calibration": {"Args", "example"},
-}
-
-
 def test_every_public_name_has_args_returns_raises_and_an_example():
     # Args when it takes arguments, Returns when it returns a value, Raises when its own
     # body raises, and an example (which test_examples_run above runs).
-    missing = {name: set(sections) for name, sections in _api().report().items()}
-    new = {name: sorted(sections - KNOWN_GAPS.get(name, set()))
-           for name, sections in missing.items() if sections - KNOWN_GAPS.get(name, set())}
-    assert not new, "public names whose docstrings lack sections:\n" + "\n".join(
-        f"{name}: {', '.join(sections)}" for name, sections in new.items())
-    done = {name: sorted(sections - missing.get(name, set()))
-            for name, sections in KNOWN_GAPS.items() if sections - missing.get(name, set())}
-    assert not done, f"no longer missing, drop them from KNOWN_GAPS: {done}"
+    missing = _api().report()
+    assert not missing, "public names whose docstrings lack sections:\n" + "\n".join(
+        f"{name}: {', '.join(sections)}" for name, sections in missing.items())
 
 
 def test_the_public_names_come_from_the_code():

@@ -382,6 +382,22 @@ def sbc_ecdf(ranks, num_samples: int, path=None, axis=None, names=None, level: f
 
     Talts et al. 2018 (arXiv:1804.06788); the band of Säilynoja et al. 2022
     (arXiv:2103.10522). Draws on ``axis`` if given, else writes ``path``.
+
+    Args:
+        ranks: ``[N, D]`` SBC ranks (`tfp_flows.diagnostics.sbc_ranks`).
+        num_samples: ``L``, draws per simulation.
+        path: the PNG file to write when ``axis`` is None.
+        axis: a matplotlib axis to draw on, or None.
+        names: a name per parameter, or None.
+        level: the band's simultaneous coverage.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "sbc.png"
+        >>> ranks = np.random.default_rng(0).integers(0, 10, (50, 2))
+        >>> sbc_ecdf(ranks, 9, path)
+        >>> path.exists()
+        True
     """
     from tfp_flows import diagnostics
 
@@ -406,7 +422,22 @@ def coverage(hpd_ranks, num_samples: int, path=None, axis=None, level: float = 0
     """Expected coverage of HPD regions against their credibility, the diagonal and its
     ``level`` simultaneous band (`tfp_flows.diagnostics.expected_coverage`). Below the
     diagonal: over-confident; above: too wide. Draws on ``axis`` if given, else writes
-    ``path``."""
+    ``path``.
+
+    Args:
+        hpd_ranks: ``[N]`` HPD ranks (`tfp_flows.diagnostics.hpd_ranks`).
+        num_samples: ``L``, draws per simulation.
+        path: the PNG file to write when ``axis`` is None.
+        axis: a matplotlib axis to draw on, or None.
+        level: the band's simultaneous coverage.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "coverage.png"
+        >>> coverage(np.random.default_rng(0).integers(0, 10, 50), 9, path)
+        >>> path.exists()
+        True
+    """
     from tfp_flows import diagnostics
 
     figure, (axis,) = _drawn(1, axis, path)
@@ -426,7 +457,24 @@ def coverage(hpd_ranks, num_samples: int, path=None, axis=None, level: float = 0
 def recovery(samples, theta, path=None, axes=None, names=None, level: float = 0.9):
     """Parameter recovery: posterior mean against the true value, one panel per parameter,
     with the central ``level`` interval as an error bar and the diagonal. Draws on
-    ``axes`` (one per parameter) if given, else writes ``path``."""
+    ``axes`` (one per parameter) if given, else writes ``path``.
+
+    Args:
+        samples: ``[N, L, ...]`` posterior draws.
+        theta: ``[N, ...]`` true parameters.
+        path: the PNG file to write when ``axes`` is None.
+        axes: one matplotlib axis per parameter, or None.
+        names: a name per parameter, or None.
+        level: the intervals' central probability.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "recovery.png"
+        >>> rng = np.random.default_rng(0)
+        >>> recovery(rng.normal(size=(20, 30, 2)), rng.normal(size=(20, 2)), path)
+        >>> path.exists()
+        True
+    """
     from tfp_flows import diagnostics
 
     theta = np.asarray(theta).reshape(len(theta), -1)
@@ -448,7 +496,26 @@ def recovery(samples, theta, path=None, axes=None, names=None, level: float = 0.
 
 def calibration(result, theta, path, names=None, level: float = 0.95):
     """One row: `sbc_ecdf`, `coverage` and `recovery` of a
-    `tfp_flows.diagnostics.Calibration` against the true ``theta``."""
+    `tfp_flows.diagnostics.Calibration` against the true ``theta``.
+
+    Args:
+        result: a `tfp_flows.diagnostics.Calibration`.
+        theta: ``[N, ...]`` true parameters.
+        path: the PNG file to write.
+        names: a name per parameter, or None.
+        level: the bands' simultaneous coverage.
+
+    Examples:
+        >>> import pathlib, tempfile
+        >>> from tfp_flows.diagnostics import Calibration
+        >>> rng = np.random.default_rng(0)
+        >>> samples, theta = rng.normal(size=(20, 9, 1)), rng.normal(size=(20, 1))
+        >>> result = Calibration(samples, rng.integers(0, 10, (20, 1)), rng.integers(0, 10, 20))
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "calibration.png"
+        >>> calibration(result, theta, path)
+        >>> path.exists()
+        True
+    """
     theta = np.asarray(theta).reshape(len(theta), -1)
     figure, axes = _drawn(2 + theta.shape[1], None, path, width=3.4)
     sbc_ecdf(result.ranks, result.num_samples, axis=axes[0], names=names, level=level)
