@@ -31,7 +31,7 @@ class DeepSet(keras.layers.Layer):
     Cost: O(batch * n * sum of products of consecutive widths of ``phi``) for sets of
     ``n`` elements, plus ``rho`` once per set.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> encoder = DeepSet(4, hidden_units=(8,))
         >>> sets = np.random.default_rng(0).normal(size=(3, 10, 2)).astype(np.float32)

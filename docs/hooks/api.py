@@ -105,7 +105,7 @@ def missing_sections(value) -> list[str]:
 
     ``Args:`` when it takes arguments (a class: its ``__init__``); ``Returns:`` (or
     ``Yields:``) when a function returns a value; ``Raises:`` when its own body raises;
-    an example (``>>>``) always. A docstring that is missing altogether is
+    an example (``>>>``, under an ``Examples:`` header) always. A docstring that is missing altogether is
     ``["docstring"]``.
     """
     doc = inspect.getdoc(value) if (inspect.isclass(value) or inspect.isfunction(value)) \
@@ -139,6 +139,8 @@ def missing_sections(value) -> list[str]:
                 missing.append("Raises")
     if ">>>" not in doc:
         missing.append("example")
+    elif "Examples:" not in doc:  # "Example:" is an admonition to griffe, not code
+        missing.append("Examples: header")
     return missing
 
 

@@ -33,7 +33,7 @@ class TransformerAutoregressive(FlowBijector):
     arXiv:2412.06329; Kingma et al., "Improved Variational Inference with Inverse
     Autoregressive Flow", arXiv:1606.04934.
 
-    Example:
+    Examples:
         >>> from tfp_flows.conditioners import CausalTransformer
         >>> net = CausalTransformer(2 * 3, width=8, depth=1, num_heads=2)
         >>> TransformerAutoregressive(net).inverse(tf.ones((2, 4, 3))).shape
@@ -48,6 +48,10 @@ class TransformerAutoregressive(FlowBijector):
         reverse: run over the tokens in reverse order.
         log_scale_bound: ``c > 0`` of the bounded log-scale; default 3.
         use_cache: sample with the key/value cache (default) or without it.
+
+    Raises:
+        ValueError: a conditioner that is not callable, inputs that are not tokens
+            ``[..., T, d]`` of known sizes, or conditioner outputs of the wrong shape.
     """
 
     def __init__(self, conditioner, context=None, reverse: bool = False,

@@ -68,7 +68,7 @@ class CausalTransformer(TransformerTrunk):
     Zhai et al., "Normalizing Flows are Capable Generative Models" (TarFlow),
     arXiv:2412.06329; Vaswani et al., "Attention Is All You Need", arXiv:1706.03762.
 
-    Example:
+    Examples:
         >>> net = CausalTransformer(8, width=16, depth=1, num_heads=2)
         >>> net(tf.zeros((2, 4, 3))).shape
         TensorShape([2, 4, 8])

@@ -35,6 +35,18 @@ class GaussianNoise(FlowLayer):
         noise_std: ``sigma >= 0``, in the units of the layer's input (a `Dequantize`
             layer's output ``v`` in ``[-0.5, 0.5)`` for images).
         seed: seed of the noise.
+
+    Raises:
+        ValueError: ``noise_std < 0``.
+
+    Examples:
+        >>> import numpy as np
+        >>> layer = GaussianNoise(0.1, seed=0)
+        >>> x = np.zeros((2, 3), np.float32)
+        >>> float(np.abs(layer(x)[0]).max())  # evaluation: the identity
+        0.0
+        >>> bool(np.abs(layer(x, training=True)[0]).max() > 0)  # training: noisy data
+        True
     """
 
     def __init__(self, noise_std: float = 0.05, seed: int | None = None, **kwargs):

@@ -79,7 +79,10 @@ def TarFlow(image_shape, num_blocks: int = 8, layers_per_block: int = 1,  # noqa
 
     Zhai et al., "Normalizing Flows are Capable Generative Models", arXiv:2412.06329.
 
-    Example:
+    Returns:
+        An uncompiled `Flow`.
+
+    Examples:
         >>> flow = TarFlow((8, 8, 1), num_blocks=2, layers_per_block=1, patch_size=2,
         ...                width=16, num_heads=2, num_values=17)
         >>> flow.latent_shape
