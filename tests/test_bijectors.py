@@ -7,7 +7,7 @@ import tensorflow_probability as tfp
 
 from tfp_flows import bijectors, layers
 from tfp_flows.bijectors import random_rotation_lu
-from tfp_flows.conditioners import MADE, MLP, ConvNet, ViT
+from tfp_flows.conditioners import MADE, MLP, CausalTransformer, ConvNet, ViT
 from tfp_flows.testing import check_bijector, randomize_weights
 
 tfb = tfp.bijectors
@@ -126,6 +126,9 @@ REGISTRY = {
     "MaskedAutoregressive/spline_context": ((4,), lambda dt: bijectors.MaskedAutoregressive(
         conditioner(lambda d: MADE(23, (16, 16), "random", seed=3, dtype=d), dt, (4,), (3,)),
         bijectors.SplineTransform(8, 1.5), context=tf.constant(np.tile(CONTEXT, (6, 1)), dt))),
+    "TransformerAutoregressive/reverse": ((3, 2), lambda dt: bijectors.TransformerAutoregressive(
+        conditioner(lambda d: CausalTransformer(4, width=8, depth=1, num_heads=2, dtype=d), dt,
+                    (3, 2)), reverse=True)),
     "MaskedAutoregressive/iaf": ((3,), lambda dt: bijectors.MaskedAutoregressive(
         conditioner(lambda d: MADE(2, (16,), "reversed", dtype=d), dt, (3,)),
         inverse_autoregressive=True)),

@@ -74,8 +74,8 @@ def check_backprop(flow, backprop: str) -> str:
         ``backprop``.
 
     Raises:
-        ValueError: an unknown mode, or ``"inverse"`` for a flow with a `Dequantize` layer
-            after a layer with weights.
+        ValueError: an unknown mode, or ``"inverse"`` for a flow with a `Dequantize` or
+            `GaussianNoise` layer (training-time noise) after a layer with weights.
 
     Examples:
         >>> import tfp_flows
@@ -87,11 +87,14 @@ def check_backprop(flow, backprop: str) -> str:
                          f"got {backprop!r}.")
     if backprop == "inverse":
         from tfp_flows.layers.dequantize import Dequantize
+        from tfp_flows.layers.gaussian_noise import GaussianNoise
 
         prefix, rest = _split_prefix(flow.flow_layers)
-        noisy = [layer.name for layer in _walk(rest) if isinstance(layer, Dequantize)]
+        noisy = [layer.name for layer in _walk(rest)
+                 if isinstance(layer, (Dequantize, GaussianNoise))]
         if noisy:
-            raise ValueError(f"compile: backprop='inverse' expected every Dequantize layer "
+            raise ValueError(f"compile: backprop='inverse' expected every noise layer "
+                             f"(Dequantize, GaussianNoise) "
                              f"before the first layer with weights (its noise cannot be "
                              f"recomputed); got {noisy} after it.")
     return backprop
