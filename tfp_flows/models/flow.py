@@ -509,10 +509,6 @@ class Flow(keras.Model):
                           f"is set to 1 under a strategy with {replicas} replicas (Keras' "
                           "multi-step loop fails there).", stacklevel=2)
             steps_per_execution = 1
-        if backprop == "inverse" and self.context_encoder is not None:
-            raise ValueError(f"{self.name}: compile: backprop='inverse' does not reach a "
-                             "context_encoder's weights; expected backprop='store' for a flow "
-                             "with a context encoder.")
         self.backprop = check_backprop(self, backprop)
         super().compile(optimizer, loss, loss_weights, metrics, weighted_metrics, run_eagerly,
                         1, jit_compile, auto_scale_loss)

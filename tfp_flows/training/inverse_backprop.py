@@ -75,7 +75,8 @@ def check_backprop(flow, backprop: str) -> str:
 
     Raises:
         ValueError: an unknown mode, or ``"inverse"`` for a flow with a `Dequantize` or
-            `GaussianNoise` layer (training-time noise) after a layer with weights.
+            `GaussianNoise` layer (training-time noise) after a layer with weights, or
+            with a context encoder (the walk returns no gradient for its weights).
 
     Examples:
         >>> import tfp_flows
@@ -97,6 +98,10 @@ def check_backprop(flow, backprop: str) -> str:
                              f"(Dequantize, GaussianNoise) "
                              f"before the first layer with weights (its noise cannot be "
                              f"recomputed); got {noisy} after it.")
+        if flow.context_encoder is not None:
+            raise ValueError(f"{flow.name}: compile: backprop='inverse' does not reach a "
+                             "context_encoder's weights; expected backprop='store' for a "
+                             "flow with a context encoder.")
     return backprop
 
 
