@@ -6,4 +6,5 @@ writes ``benchmarks/results/<case>.json`` and ``benchmarks/results/summary.json`
 """
 
 CASES = ("moons", "moons_profile", "glow_digits", "glow_compile", "wide_realnvp",
-         "linear_family", "mirrored", "memory", "maf", "jet", "tarflow", "defaults", "image_pipeline")
+         "linear_family", "mirrored", "memory", "maf", "jet", "tarflow", "defaults", "image_pipeline",
+         "glow32")

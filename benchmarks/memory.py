@@ -1,11 +1,15 @@
 """Case `memory`: training memory and step time, ``backprop="store"`` against ``"inverse"``.
 
-A continuous Glow on 16x16x3 images (2 levels, width 64, batch 128) at 4 and at 16
-steps per level, trained by ``model.fit`` (``jit_compile=True``). Memory is that of
-the compiled training step as XLA lays it out (its buffer assignment, dumped with
-``--xla_dump_to``): the temporaries (activations, gradients, workspace: one
-preallocated block) and the peak of live buffers in XLA's heap simulation,
-parameters included. On a GPU (``--gpu``) also the allocator's peak
+A continuous Glow on 16x16x3 images (2 levels, width 64, batch 128) at 4, 8 and 16
+steps per level, trained by ``model.fit`` (``jit_compile=True``). Memory two ways:
+
+- as XLA lays out the compiled training step (its buffer assignment, dumped with
+  ``--xla_dump_to``): the temporaries (activations, gradients, workspace: one
+  preallocated block) and the peak of live buffers in XLA's heap simulation,
+  parameters included;
+- as the process sees it (Linux; `benchmarks._process_memory`, a fresh process per
+  configuration): resident memory after compilation, and the peak during steps above
+  it less one set of gradients. On a GPU (``--gpu``) also the allocator's peak
 (``tf.config.experimental.get_memory_info``) and the largest batch that fits. Step
 time: median of ``fit`` epochs, the two modes alternately.
 """
@@ -22,6 +26,10 @@ _DUMP = tempfile.mkdtemp(prefix="xla_dump_")
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                            f" --xla_dump_to={_DUMP} --xla_dump_hlo_as_text"
                            " --xla_dump_hlo_module_re=.*(train_step|_loop).*").strip()
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -81,6 +89,17 @@ def build(mode, shape, num_steps, width, steps_timed, batch):
     return flow, x, memory
 
 
+def process_memory(mode, num_steps, quick) -> dict:
+    """`benchmarks._process_memory` in a fresh interpreter; ``{}`` where it cannot run."""
+    command = [sys.executable, "-m", "benchmarks._process_memory", mode, str(num_steps)]
+    done = subprocess.run(command + (["--quick"] if quick else []), capture_output=True,
+                          text=True, check=False)
+    if done.returncode:
+        print(f"process memory not measured ({mode}, {num_steps}): {done.stderr[-300:]}")
+        return {}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def largest_batch(mode, shape, num_steps, width, memory_at, limit):
     """Largest batch whose step runs on the GPU: a linear fit of the allocator's peak at
     two batches predicts it, and one step verifies it (backing off by 0.8 on OOM)."""
@@ -115,7 +134,7 @@ def main(argv=None):
     if args.quick:
         shape, depths, width, batch, steps_timed = (8, 8, 3), (1, 4), 16, 16, 2
     else:
-        shape, depths, width, batch, steps_timed = (16, 16, 3), (4, 16), 64, 128, 3
+        shape, depths, width, batch, steps_timed = (16, 16, 3), (4, 8, 16), 64, 128, 3
     repeats = args.repeats or (2 if args.quick else 3)
     results, rows = {}, []
     for num_steps in depths:
@@ -136,6 +155,8 @@ def main(argv=None):
                 entry[mode]["largest_batch"] = largest_batch(
                     mode, shape, num_steps, width,
                     [(batch, small), (4 * batch, big["gpu_peak_mib"])], args.max_batch)
+        for mode in MODES:
+            entry[mode]["process"] = process_memory(mode, num_steps, args.quick)
         results[num_steps] = entry
         label = f"{num_steps} steps/level"
         rows.append(_common.row(f"step activation memory (XLA temporaries), {label}",
@@ -145,6 +166,17 @@ def main(argv=None):
         rows.append(_common.row(f"step peak of live buffers (XLA heap simulation), {label}",
                                 entry["inverse"]["peak_mib"], entry["store"]["peak_mib"], "MiB",
                                 higher_is_better=False))
+        if entry["inverse"]["process"] and entry["store"]["process"]:
+            rows.append(_common.row(f"process peak during steps less gradients, {label}",
+                                    entry["inverse"]["process"]["steps_less_gradients_mib"],
+                                    entry["store"]["process"]["steps_less_gradients_mib"], "MiB",
+                                    "fresh process; VmHWM after a reset, less VmRSS",
+                                    higher_is_better=False))
+            rows.append(_common.row(f"process resident after compilation, {label}",
+                                    entry["inverse"]["process"]["compiled_mib"],
+                                    entry["store"]["process"]["compiled_mib"], "MiB",
+                                    "weights, slots, traced graphs, compiled program",
+                                    higher_is_better=False))
         if entry["store"].get("gpu_peak_mib") is not None:
             rows.append(_common.row(f"GPU allocator peak, {label}", entry["inverse"]["gpu_peak_mib"],
                                     entry["store"]["gpu_peak_mib"], "MiB",
@@ -156,14 +188,26 @@ def main(argv=None):
         rows.append(_common.row(f"step time, {label}", entry["inverse"]["step_s"],
                                 entry["store"]["step_s"], "s", f"median of {repeats} fit epochs "
                                 f"of {steps_timed} steps, alternately", higher_is_better=False))
-    shallow, deep = (results[d] for d in depths)
+    shallow, deep = results[depths[0]], results[depths[-1]]
 
-    def growth(mode):
-        return deep[mode]["temp_mib"] / shallow[mode]["temp_mib"]
+    def growth(mode, *keys):
+        values = [shallow[mode], deep[mode]]
+        for key in keys:
+            values = [value.get(key) if value else None for value in values]
+        return None if None in values else values[1] / values[0]
 
-    rows.append(_common.row(f"activation memory growth, {depths[1]} / {depths[0]} steps per level",
-                            growth("inverse"), growth("store"), "x",
+    label = f"{depths[-1]} / {depths[0]} steps per level"
+    rows.append(_common.row(f"activation memory growth (XLA temporaries), {label}",
+                            growth("inverse", "temp_mib"), growth("store", "temp_mib"), "x",
+                            higher_is_better=False))
+    rows.append(_common.row(f"process peak during steps growth, {label}",
+                            growth("inverse", "process", "steps_less_gradients_mib"),
+                            growth("store", "process", "steps_less_gradients_mib"), "x",
                             "floor: inverse <= 1.5x", higher_is_better=False))
+    rows.append(_common.row(f"process resident after compilation growth, {label}",
+                            growth("inverse", "process", "compiled_mib"),
+                            growth("store", "process", "compiled_mib"), "x",
+                            higher_is_better=False))
     _common.write_results("memory", args, rows, {
         "shape": shape, "batch": batch, "width": width, "results": results,
         "peak_rss_mib_whole_process": _common.peak_rss_mb(),
