@@ -13,7 +13,7 @@ num_glow_blocks=3, num_steps_per_block=8)`` with TFP's ``GlowDefaultNetwork(256)
 couplings and a width-256 exit network (as `benchmarks.glow_digits`), fed by the plain
 graph-mode pipeline (``list_files -> read_file -> decode_png -> crop -> resize``, the
 same pixels), trained by the XLA step of `benchmarks._loop` with Keras' Adam. Both:
-uniform dequantization, Adam(1e-3), batch 32, the same number of steps.
+uniform dequantization, Adam(1e-3) (``--lr``), batch 32, the same number of steps.
 
 Reports images/s of the whole input-plus-training pipeline (the first epoch, with
 compilation, apart) and test bits/dim after the budget (the uniform-dequantization
@@ -95,7 +95,9 @@ def test_bits(log_mass_fn, test):
 
 
 def main(argv=None):
-    args = _common.parse_args(__doc__.splitlines()[0], argv)
+    args = _common.parse_args(__doc__.splitlines()[0], argv, lambda parser: parser.add_argument(
+        "--lr", type=float, default=LR, help="Adam's learning rate, both sides"))
+    lr = args.lr
     levels, steps, width, num_train, num_test, spe, epochs = config(args.quick)
     root = Path(tempfile.mkdtemp(prefix="glow32-"))
     try:
@@ -114,7 +116,7 @@ def main(argv=None):
         keras.utils.set_random_seed(0)
         flow = tfp_flows.Glow(SHAPE, num_levels=levels, num_steps=steps, hidden_channels=width,
                               num_values=LEVELS)
-        flow.compile(optimizer=keras.optimizers.Adam(LR), jit_compile=True)
+        flow.compile(optimizer=keras.optimizers.Adam(lr), jit_compile=True)
         ours_data = data.image_folder(root / "train", SIZE, channels=3, batch_size=BATCH,
                                       drop_remainder=True).repeat()
         keras.utils.set_random_seed(0)
@@ -128,21 +130,25 @@ def main(argv=None):
             noise = keras.random.uniform(tf.shape(k), seed=noise_seeds)
             return -tf.reduce_mean(tfp_log_mass(dist, k, noise)) / D / math.log(2)
 
-        trainer = make_trainer(tfp_loss, glow.trainable_variables, keras.optimizers.Adam(LR))
+        trainer = make_trainer(tfp_loss, glow.trainable_variables, keras.optimizers.Adam(lr))
         params = {"ours": _common.count_params(flow.trainable_variables),
                   "tfp": _common.count_params(glow.trainable_variables)}
         print(f"trainable parameters: ours {params['ours']}, tfp {params['tfp']}", flush=True)
 
+        losses = {"ours": [], "tfp": []}  # training bits/dim after each epoch
+
         def ours_epoch():
-            flow.fit(ours_data, epochs=1, steps_per_epoch=spe, shuffle=False, verbose=0)
+            history = flow.fit(ours_data, epochs=1, steps_per_epoch=spe, shuffle=False, verbose=0)
+            losses["ours"].append(float(history.history["bits_per_dim"][-1]))
 
         def tfp_epoch():
-            return trainer(next(plain))
+            losses["tfp"].append(float(trainer(next(plain))))
 
         first_s = {"ours": _common.timed(ours_epoch)[0], "tfp": _common.timed(tfp_epoch)[0]}
         times = _common.alternate({"ours": ours_epoch, "tfp": tfp_epoch}, epochs - 1)
         rate = {side: spe * BATCH / stats["median_s"] for side, stats in times.items()}
-        print(f"images/s: ours {rate['ours']:.1f}, tfp {rate['tfp']:.1f}", flush=True)
+        print(f"images/s: ours {rate['ours']:.1f}, tfp {rate['tfp']:.1f}; training bits/dim "
+              f"by epoch: {losses}", flush=True)
 
         test_noise = tf.random.stateless_uniform((num_test,) + SHAPE, seed=(3, 4))
         bits = {"ours": metrics.bits_per_dim(
@@ -153,8 +159,9 @@ def main(argv=None):
     finally:
         shutil.rmtree(root, ignore_errors=True)
     total = spe * epochs
-    rows = [_common.row("images/s, folder -> training (32x32x3 Glow)", rate["ours"], rate["tfp"],
-                        "images/s", f"ours: image_folder + fit; tfp: plain tf.data + XLA step; "
+    rows = [_common.row(f"images/s, folder -> training (32x32x3 Glow, Adam {lr:g})",
+                        rate["ours"], rate["tfp"], "images/s",
+                        "ours: image_folder + fit; tfp: plain tf.data + XLA step; "
                         f"median of {epochs - 1} epochs of {spe} steps of {BATCH}"),
             _common.row(f"test bits/dim after {total} steps", bits["ours"], bits["tfp"],
                         "bits/dim", f"{num_test} held-out crops, dequantization bound",
@@ -162,9 +169,9 @@ def main(argv=None):
             _common.row("first epoch (tracing, compilation)", first_s["ours"], first_s["tfp"],
                         "s", higher_is_better=False)]
     _common.write_results("glow32", args, rows, {
-        "levels": levels, "steps": steps, "width": width, "batch": BATCH, "train_files":
+        "lr": lr, "levels": levels, "steps": steps, "width": width, "batch": BATCH, "train_files":
         num_train, "test_files": num_test, "params": params, "times": times,
-        "first_epoch_s": first_s, "bits_per_dim": bits})
+        "first_epoch_s": first_s, "bits_per_dim": bits, "training_bits_per_dim": losses})
 
 
 if __name__ == "__main__":

@@ -238,22 +238,39 @@ VARIANTS = {
                                                standardize=True),
     "affine_zspline standardize no ActNorm": _maf_with(AffineZukoSplineTransform,
                                                        actnorm=False, standardize=True),
+    "affine_zspline K16 B4 no ActNorm": _maf_with(AffineZukoSplineTransform, num_bins=16,
+                                                  bound=4.0, actnorm=False),
+    "affine_zspline K16 B4 ActNorm": _maf_with(AffineZukoSplineTransform, num_bins=16,
+                                               bound=4.0, actnorm=True),
     "zspline standardize": _maf_with(ZukoSplineTransform, standardize=True),
     "spline zukoparam B5 no ActNorm": _maf_with(ZukoSplineTransform, bound=5.0, actnorm=False),
 }
 
 
-def run_ours(model, data):
+def _nll(flow, theta, x):
+    return float(-np.mean(np.concatenate([flow.log_prob(theta[i:i + 5000], x[i:i + 5000]).numpy()
+                                          for i in range(0, len(theta), 5000)])))
+
+
+def run_ours(model, data, curve=None):
+    """Test NLL after the budget; ``curve``: also print the NLL of the first 10,000
+    training rows and of 10,000 test simulations every ``curve`` steps."""
     theta, x = data["theta"], data["x"]
     flow = VARIANTS[model](theta.shape[-1], x.shape[-1])
+    steps = len(theta)
     theta, x = theta.reshape(-1, theta.shape[-1]), x.reshape(-1, x.shape[-1])
     flow.adapt(theta, x)  # sets the standardisation of flows built with it; else nothing
     flow.compile(optimizer=keras.optimizers.Adam(LR), jit_compile=True, steps_per_execution=SPE)
-    flow.fit(theta, x, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
-    log_q = np.concatenate([flow.log_prob(data["test_theta"][i:i + 5000],
-                                          data["test_x"][i:i + 5000]).numpy()
-                            for i in range(0, NUM_TEST, 5000)])
-    return float(-np.mean(log_q))
+    chunk = (curve or steps) * BATCH
+    for start in range(0, len(theta), chunk):
+        flow.fit(theta[start:start + chunk], x[start:start + chunk], batch_size=BATCH, epochs=1,
+                 shuffle=False, verbose=0)
+        if curve:
+            print(f"  {model} step {start // BATCH + curve}: train NLL "
+                  f"{_nll(flow, theta[:10_000], x[:10_000]):.4f}, test NLL "
+                  f"{_nll(flow, data['test_theta'][:10_000], data['test_x'][:10_000]):.4f}",
+                  flush=True)
+    return _nll(flow, data["test_theta"], data["test_x"])
 
 
 # -- the peer (another interpreter) -----------------------------------------------------------
@@ -270,27 +287,34 @@ torch.manual_seed(spec["seed"])
 make = zuko.flows.NSF if spec["model"] == "zuko_nsf" else zuko.flows.MAF
 flow = make(d, c, transforms=spec["transforms"], hidden_features=tuple(spec["hidden"]))
 opt = torch.optim.Adam(flow.parameters(), lr=spec["lr"])
-for tb, xb in zip(theta, x):
+def nll(t, c):
+    with torch.no_grad():
+        return -torch.cat([flow(c[i:i + 5000]).log_prob(t[i:i + 5000])
+                           for i in range(0, len(t), 5000)]).mean().item()
+test_theta, test_x = torch.from_numpy(data["test_theta"]), torch.from_numpy(data["test_x"])
+rows_theta, rows_x = theta.reshape(-1, d)[:10000], x.reshape(-1, c)[:10000]
+for step, (tb, xb) in enumerate(zip(theta, x), 1):
     loss = -flow(xb).log_prob(tb).mean()
     opt.zero_grad(); loss.backward(); opt.step()
-with torch.no_grad():
-    t, c = torch.from_numpy(data["test_theta"]), torch.from_numpy(data["test_x"])
-    nll = -torch.cat([flow(c[i:i + 5000]).log_prob(t[i:i + 5000])
-                      for i in range(0, len(t), 5000)]).mean().item()
-print(json.dumps({"nll": nll}))
+    if spec["curve"] and step % spec["curve"] == 0:
+        print(f"  {spec['model']} step {step}: train NLL {nll(rows_theta, rows_x):.4f}, "
+              f"test NLL {nll(test_theta[:10000], test_x[:10000]):.4f}", file=sys.stderr)
+print(json.dumps({"nll": nll(test_theta, test_x)}))
 """
 
 
-def run_peer(python, model, data, seed):
+def run_peer(python, model, data, seed, curve=None):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "data.npz")
         np.savez(path, **data)
         spec = {"data": path, "model": model, "seed": seed, "lr": LR,
-                "transforms": TRANSFORMS, "hidden": list(HIDDEN)}
+                "transforms": TRANSFORMS, "hidden": list(HIDDEN), "curve": curve}
         done = subprocess.run([python, "-c", PEER_SCRIPT, json.dumps(spec)],
                               capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"peer {model} failed:\n{done.stderr[-2000:]}")
+    if curve:
+        print(done.stderr.strip(), flush=True)
     return json.loads(done.stdout.strip().splitlines()[-1])["nll"]
 
 
@@ -307,6 +331,8 @@ def main(argv=None):
         parser.add_argument("--peer", default=None, metavar="PYTHON",
                             help="an interpreter with torch and zuko (adds zuko_nsf, zuko_maf)")
         parser.add_argument("--out", default=None, help="JSON file name under benchmarks/results")
+        parser.add_argument("--curve", type=int, default=None, metavar="STEPS",
+                            help="print train and test NLL every STEPS steps (ours)")
 
     args = _common.parse_args(__doc__.splitlines()[0], argv, extra)
     tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -326,10 +352,10 @@ def main(argv=None):
                 if model.startswith("zuko"):
                     if not args.peer:
                         raise SystemExit(f"{model} needs --peer PYTHON")
-                    nll = run_peer(args.peer, model, data, seed)
+                    nll = run_peer(args.peer, model, data, seed, args.curve)
                 else:
                     keras.utils.set_random_seed(seed)
-                    nll = run_ours(model, data)
+                    nll = run_ours(model, data, args.curve)
                 results.setdefault((task, model), []).append(nll)
                 print(f"{task} seed {seed} {model}: {nll:.4f} "
                       f"({time.perf_counter() - start:.0f} s)", flush=True)

@@ -123,9 +123,12 @@ REGISTRY = {
         event_ndims=3, num_bins=4, bound=1.5)),
     "MaskedAutoregressive/affine": ((4,), lambda dt: bijectors.MaskedAutoregressive(
         conditioner(lambda d: MADE(2, (16, 16), dtype=d), dt, (4,)))),
-    "MaskedAutoregressive/spline_context": ((4,), lambda dt: bijectors.MaskedAutoregressive(
-        conditioner(lambda d: MADE(23, (16, 16), "random", seed=3, dtype=d), dt, (4,), (3,)),
-        bijectors.SplineTransform(8, 1.5), context=tf.constant(np.tile(CONTEXT, (6, 1)), dt))),
+    # The affine map after the spline (25 = 2 + 23 params per entry); the plain spline is
+    # the layer registry's.
+    "MaskedAutoregressive/affine_spline_context": ((4,), lambda dt: bijectors.MaskedAutoregressive(
+        conditioner(lambda d: MADE(25, (16, 16), "random", seed=3, dtype=d), dt, (4,), (3,)),
+        bijectors.SplineTransform(8, 1.5, affine=True),
+        context=tf.constant(np.tile(CONTEXT, (6, 1)), dt))),
     "TransformerAutoregressive/reverse": ((3, 2), lambda dt: bijectors.TransformerAutoregressive(
         conditioner(lambda d: CausalTransformer(4, width=8, depth=1, num_heads=2, dtype=d), dt,
                     (3, 2)), reverse=True)),

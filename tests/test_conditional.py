@@ -59,6 +59,27 @@ def test_one_dimensional_flow_trains_and_reloads(tmp_path):
 def test_unconditional_one_dimensional_nsf():
     flow = tfp_flows.NSF(1, num_steps=1, hidden_units=(4,))
     assert flow.log_prob(np.zeros((3, 1), np.float32)).shape == (3,)
+    with pytest.raises(ValueError, match="1-D event has no half.*autoregressive=None or True"):
+        tfp_flows.NSF(1, autoregressive=False)
+
+
+def test_nsf_is_autoregressive_given_a_context_and_coupled_without():
+    """The arrangement follows the context unless asked; each step of the autoregressive
+    one is an affine map and a spline (3K + 1 MADE outputs per entry), no ActNorm."""
+    def kinds(flow):
+        return [type(layer).__name__ for layer in flow.flow_layers]
+
+    conditional = tfp_flows.NSF(3, num_steps=2, hidden_units=(8,), num_bins=4,
+                                context_shape=(CONTEXT,))
+    assert kinds(conditional) == ["MaskedAutoregressive"] * 2
+    assert [layer.ordering for layer in conditional.flow_layers] == ["natural", "reversed"]
+    assert all(layer.transform.affine and layer.transform.num_params == 13
+               for layer in conditional.flow_layers)
+    assert kinds(tfp_flows.NSF(3, num_steps=1)) == ["ActNorm", "LULinear", "SplineCoupling"]
+    assert kinds(tfp_flows.NSF(3, num_steps=1, context_shape=(CONTEXT,), autoregressive=False,
+                               actnorm=False)) == ["LULinear", "SplineCoupling"]
+    assert kinds(tfp_flows.NSF(3, num_steps=1, autoregressive=True, actnorm=True)) == [
+        "ActNorm", "MaskedAutoregressive"]
 
 
 @pytest.mark.parametrize("coupling", ["additive", "prelu"])

@@ -64,7 +64,8 @@ print(f"test accuracy of argmax_c log p(x | c): {np.mean(log_p.argmax(1) == labe
 #
 # Here `theta` is one number and the context six features on very different scales:
 # `theta = sin(3 x_1) + 0.1 x_2 / 100 + noise`, bimodal in its noise. `NSF(1, ...)`
-# makes each step an elementwise spline whose parameters come from the context alone.
+# makes each step an elementwise affine map and spline whose parameters come from the
+# context alone.
 # `standardize=True` adds a learned standardisation of `theta` and of the context;
 # `adapt` sets it from the training data (as Keras' `Normalization.adapt` does), and
 # `fit` does not call it, so call it first. `log_prob` stays the density of the raw

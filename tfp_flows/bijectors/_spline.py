@@ -34,10 +34,13 @@ import math
 
 import tensorflow as tf
 
-# Smallest bin width / height as a fraction of 2B, and smallest knot derivative:
-# Durkan et al.'s defaults; they keep every bin invertible in float32.
-MIN_BIN_SIZE = 1e-3
-MIN_DERIVATIVE = 1e-3
+# The smallest knot derivative, and the smallest ratio of two bins' sizes: every bin
+# stays invertible in float32. zuko's parametrisation (github.com/probabilists/zuko):
+# the conditioner's values are soft-clipped, ``v / (1 + |v| / c)``, to ``|v| < c``, with
+# ``c = -log(MIN_SLOPE)`` for log-derivatives (derivatives ``exp(v)`` in
+# ``(MIN_SLOPE, 1 / MIN_SLOPE)``) and ``c / 2`` for the sizes before their softmax.
+MIN_SLOPE = 1e-3
+_LOG_BOUND = -math.log(MIN_SLOPE)
 
 
 def num_spline_params(num_bins: int) -> int:
@@ -82,13 +85,17 @@ def check_spline_args(where: str, num_bins, bound) -> tuple[int, float]:
     return int(num_bins), float(bound)
 
 
+def soft_clip(value, bound: float):
+    """``v / (1 + |v| / c)``: the identity near 0, ``|.| < c``, gradient ``1 / (1 + |v| / c)^2``."""
+    return value / (1.0 + tf.abs(value) / bound)
+
+
 def _knots(unnormalized, bound):
-    """Knot positions ``[-B, ..., B]`` from ``K`` unconstrained sizes (softmax, floor)."""
-    num_bins = unnormalized.shape[-1]
+    """Knot positions ``[-B, ..., B]`` from ``K`` unconstrained sizes (soft clip, softmax)."""
+    sizes = soft_clip(unnormalized, _LOG_BOUND / 2.0)
     # The softmax written out: tf.nn.softmax takes at most 5 axes on a CPU, and image
     # couplings with two batch axes have 6.
-    softmax = tf.exp(unnormalized - tf.reduce_logsumexp(unnormalized, axis=-1, keepdims=True))
-    sizes = MIN_BIN_SIZE + (1.0 - MIN_BIN_SIZE * num_bins) * softmax
+    sizes = tf.exp(sizes - tf.reduce_logsumexp(sizes, axis=-1, keepdims=True))
     inner = tf.cumsum(sizes[..., :-1], axis=-1)  # the last knot is pinned to exactly B
     zeros = tf.zeros_like(sizes[..., :1])
     cumulative = tf.concat([zeros, inner, zeros + 1.0], axis=-1)
@@ -99,18 +106,19 @@ def spline_knots(theta, num_bins: int, bound: float):
     """Knots of one spline per element from the conditioner's ``3K - 1`` values.
 
     Args:
-        theta: ``[..., 3K - 1]``: unconstrained widths, heights, interior derivatives.
+        theta: ``[..., 3K - 1]``: unconstrained widths, heights, interior log-derivatives.
         num_bins: ``K``.
         bound: ``B``.
 
     Returns:
-        ``(x_knots, y_knots, derivatives)``, each ``[..., K + 1]``. Derivatives are
-        ``MIN_DERIVATIVE + softplus(r + c)`` with ``c`` such that ``r = 0`` gives 1:
-        a zero-initialised conditioner (equal bins, unit slopes) is the identity.
+        ``(x_knots, y_knots, derivatives)``, each ``[..., K + 1]``. Sizes are the
+        softmax of the soft-clipped values; derivatives ``exp(soft_clip(r))``, in
+        ``(MIN_SLOPE, 1 / MIN_SLOPE)``, and 1 at both ends: a zero-initialised
+        conditioner (equal bins, unit slopes) is the identity, and ``log d`` moves one for
+        one with ``r`` near it (the gradient a MADE sees; a softplus gives 0.63).
     """
     widths, heights, raw = tf.split(theta, [num_bins, num_bins, num_bins - 1], axis=-1)
-    offset = math.log(math.expm1(1.0 - MIN_DERIVATIVE))
-    inner = MIN_DERIVATIVE + tf.nn.softplus(raw + offset)
+    inner = tf.exp(soft_clip(raw, _LOG_BOUND))
     ones = tf.ones_like(inner[..., :1])
     return (_knots(widths, bound), _knots(heights, bound),
             tf.concat([ones, inner, ones], axis=-1))
