@@ -172,6 +172,8 @@ VARIANTS = {
                                            actnorm=False),
     "nsf no ActNorm": lambda d, c: tfp_flows.NSF(d, num_steps=TRANSFORMS, hidden_units=HIDDEN,
                                                  context_shape=(c,), actnorm=False),
+    "nsf ActNorm": lambda d, c: tfp_flows.NSF(d, num_steps=TRANSFORMS, hidden_units=HIDDEN,
+                                              context_shape=(c,), actnorm=True),
     "nsf B5": lambda d, c: tfp_flows.NSF(d, num_steps=TRANSFORMS, hidden_units=HIDDEN,
                                          context_shape=(c,), bound=5.0),
     "nsf K8": lambda d, c: tfp_flows.NSF(d, num_steps=TRANSFORMS, hidden_units=HIDDEN,

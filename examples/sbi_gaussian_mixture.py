@@ -9,7 +9,7 @@ posterior is known (a truncated mixture of 2^10 Gaussians), so its NLL is the fl
 
 Model: ``NSF(2, context_shape=(10, 2), context_encoder=DeepSet(16), standardize=True)``:
 a `tfp_flows.encoders.DeepSet` summarises each set (the same for any order of the
-observations) and every spline coupling sees its summary; ``flow.adapt`` standardises
+observations) and every autoregressive spline step sees its summary; ``flow.adapt`` standardises
 ``theta`` and the observations' two coordinates from the training simulations, and ``fit``
 trains the encoder with the flow (Adam 1e-3 with cosine decay, batch 256).
 

@@ -80,6 +80,8 @@ def test_nsf_is_autoregressive_given_a_context_and_coupled_without():
                                actnorm=False)) == ["LULinear", "SplineCoupling"]
     assert kinds(tfp_flows.NSF(3, num_steps=1, autoregressive=True, actnorm=True)) == [
         "ActNorm", "MaskedAutoregressive"]
+    assert kinds(tfp_flows.NSF(1, num_steps=1, context_shape=(CONTEXT,))) == [
+        "ActNorm", "MaskedAutoregressive"]
 
 
 @pytest.mark.parametrize("coupling", ["additive", "prelu"])
