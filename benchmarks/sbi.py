@@ -209,7 +209,7 @@ def _nll(flow, theta, x):
                                           for i in range(0, len(theta), 5000)])))
 
 
-def run_ours(model, data, curve=None):
+def run_ours(model, data, curve=None, epsilon=None):
     """Test NLL after the budget; ``curve``: also print the NLL of the first 10,000
     training rows and of 10,000 test simulations every ``curve`` steps."""
     theta, x = data["theta"], data["x"]
@@ -217,7 +217,8 @@ def run_ours(model, data, curve=None):
     steps = len(theta)
     theta, x = theta.reshape(-1, theta.shape[-1]), x.reshape(-1, x.shape[-1])
     flow.adapt(theta, x)  # sets the standardisation of flows built with it; else nothing
-    flow.compile(optimizer=keras.optimizers.Adam(LR), jit_compile=True, steps_per_execution=SPE)
+    adam = keras.optimizers.Adam(LR, **({} if epsilon is None else {"epsilon": epsilon}))
+    flow.compile(optimizer=adam, jit_compile=True, steps_per_execution=SPE)
     chunk = (curve or steps) * BATCH
     for start in range(0, len(theta), chunk):
         flow.fit(theta[start:start + chunk], x[start:start + chunk], batch_size=BATCH, epochs=1,
@@ -243,7 +244,8 @@ d, c = theta.shape[-1], x.shape[-1]
 torch.manual_seed(spec["seed"])
 make = zuko.flows.NSF if spec["model"] == "zuko_nsf" else zuko.flows.MAF
 flow = make(d, c, transforms=spec["transforms"], hidden_features=tuple(spec["hidden"]))
-opt = torch.optim.Adam(flow.parameters(), lr=spec["lr"])
+opt = torch.optim.Adam(flow.parameters(), lr=spec["lr"],
+                       **({} if spec["epsilon"] is None else {"eps": spec["epsilon"]}))
 def nll(t, c):
     with torch.no_grad():
         return -torch.cat([flow(c[i:i + 5000]).log_prob(t[i:i + 5000])
@@ -260,12 +262,13 @@ print(json.dumps({"nll": nll(test_theta, test_x)}))
 """
 
 
-def run_peer(python, model, data, seed, curve=None):
+def run_peer(python, model, data, seed, curve=None, epsilon=None):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "data.npz")
         np.savez(path, **data)
         spec = {"data": path, "model": model, "seed": seed, "lr": LR,
-                "transforms": TRANSFORMS, "hidden": list(HIDDEN), "curve": curve}
+                "transforms": TRANSFORMS, "hidden": list(HIDDEN), "curve": curve,
+                "epsilon": epsilon}
         done = subprocess.run([python, "-c", PEER_SCRIPT, json.dumps(spec)],
                               capture_output=True, text=True)
     if done.returncode:
@@ -288,6 +291,9 @@ def main(argv=None):
         parser.add_argument("--peer", default=None, metavar="PYTHON",
                             help="an interpreter with torch and zuko (adds zuko_nsf, zuko_maf)")
         parser.add_argument("--out", default=None, help="JSON file name under benchmarks/results")
+        parser.add_argument("--adam-epsilon", type=float, default=None,
+                            help="Adam's epsilon on both sides (default: each one's own, "
+                                 "Keras 1e-7, torch 1e-8)")
         parser.add_argument("--curve", type=int, default=None, metavar="STEPS",
                             help="print train and test NLL every STEPS steps (ours)")
 
@@ -309,10 +315,10 @@ def main(argv=None):
                 if model.startswith("zuko"):
                     if not args.peer:
                         raise SystemExit(f"{model} needs --peer PYTHON")
-                    nll = run_peer(args.peer, model, data, seed, args.curve)
+                    nll = run_peer(args.peer, model, data, seed, args.curve, args.adam_epsilon)
                 else:
                     keras.utils.set_random_seed(seed)
-                    nll = run_ours(model, data, args.curve)
+                    nll = run_ours(model, data, args.curve, args.adam_epsilon)
                 results.setdefault((task, model), []).append(nll)
                 print(f"{task} seed {seed} {model}: {nll:.4f} "
                       f"({time.perf_counter() - start:.0f} s)", flush=True)
