@@ -8,7 +8,7 @@
 # | builder | step | normalizing (training) | sampling |
 # |---|---|---|---|
 # | `RealNVP` | affine (or additive, PReLU, spline) coupling: half the entries shift and scale given the other half | one conditioner call | one conditioner call |
-# | `NSF` | rational-quadratic spline coupling with an LU mixing: a monotone spline per entry | one conditioner call | one conditioner call |
+# | `NSF` | rational-quadratic spline coupling with an LU mixing: a monotone spline per entry (given a context: autoregressive, as `MAF`) | one conditioner call | one conditioner call |
 # | `MAF` | masked autoregressive: entry `i` given entries `< i`, one MADE pass | one MADE pass | `d` MADE passes |
 # | `Glow` | ActNorm, invertible 1x1 convolution, affine coupling with a CNN; multiscale | one pass | one pass |
 # | `Jet` | couplings whose conditioners are Vision Transformers over patches | one pass | one pass |
