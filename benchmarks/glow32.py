@@ -30,16 +30,14 @@ from pathlib import Path
 import keras  # noqa: E402
 import numpy as np
 import tensorflow as tf  # noqa: E402
-import tensorflow_probability as tfp  # noqa: E402
-import tf_keras  # noqa: E402
 
 import tfp_flows  # noqa: E402
 from benchmarks import _common
 from benchmarks._loop import make_trainer
+from benchmarks.glow_digits import dequantize, tfp_glow_of, tfp_log_prob
 from benchmarks.image_pipeline import CROP_HEIGHT, write_crops
 from tfp_flows import data, metrics
 
-tfb, tfd = tfp.bijectors, tfp.distributions
 SIZE, LEVELS, BATCH, LR = 32, 256, 32, 1e-3
 SHAPE = (SIZE, SIZE, 3)
 D = int(np.prod(SHAPE))
@@ -65,28 +63,9 @@ def plain_pipeline(folder: Path, batch: int, repeat: bool):
             .batch(batch, drop_remainder=repeat).prefetch(tf.data.AUTOTUNE))
 
 
-def tfp_glow(levels, steps, width):
-    def coupling(input_shape):
-        return tfb.GlowDefaultNetwork(input_shape, num_hidden=width)
-
-    def exit_net(input_shape, output_chan):
-        layers = tf_keras.layers
-        return tf_keras.Sequential([
-            layers.Input(input_shape),
-            layers.Conv2D(width, 3, padding="same", activation="relu"),
-            layers.Conv2D(width, 1, activation="relu"),
-            layers.Conv2D(2 * output_chan, 3, padding="same", kernel_initializer="zeros")])
-
-    glow = tfb.Glow(output_shape=SHAPE, num_glow_blocks=levels, num_steps_per_block=steps,
-                    coupling_bijector_fn=coupling, exit_bijector_fn=exit_net, seed=0)
-    base = tfd.Sample(tfd.Normal(0.0, 1.0), glow.inverse_event_shape(SHAPE))
-    return tfd.TransformedDistribution(base, glow), glow
-
-
 def tfp_log_mass(dist, k, noise):
     """``log p(k)`` bound of the dequantized density on ``v = (k + u) / 256 - 0.5``."""
-    v = (tf.cast(k, tf.float32) + noise) / LEVELS - 0.5
-    return dist.log_prob(v) - D * math.log(LEVELS)
+    return tfp_log_prob(dist, k, noise, levels=LEVELS)
 
 
 def test_bits(log_mass_fn, test):
@@ -120,10 +99,10 @@ def main(argv=None):
         ours_data = data.image_folder(root / "train", SIZE, channels=3, batch_size=BATCH,
                                       drop_remainder=True).repeat()
         keras.utils.set_random_seed(0)
-        dist, glow = tfp_glow(levels, steps, width)
+        dist, glow = tfp_glow_of(SHAPE, levels, steps, width)
         plain = iter(plain_pipeline(root / "train", BATCH, repeat=True).batch(spe))
         first = next(plain)
-        dist.log_prob(tf.cast(first[0], tf.float32) / LEVELS - 0.5)  # builds, inits ActNorm
+        dist.log_prob(dequantize(first[0], 0.0, LEVELS))  # builds, inits ActNorm
         noise_seeds = keras.random.SeedGenerator(0)
 
         def tfp_loss(k):

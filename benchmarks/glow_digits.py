@@ -48,10 +48,9 @@ def ours(quick):
                           num_values=LEVELS)
 
 
-def tfp_glow(quick, seed=0):
-    """The baseline distribution over ``v = (k + u) / 17 - 0.5`` and its variables."""
-    levels, steps, width = config(quick)
-
+def tfp_glow_of(shape, levels, steps, width, seed=0):
+    """TFP's ``tfb.Glow`` with ``GlowDefaultNetwork(width)`` couplings and a 3-layer
+    width-``width`` exit network over ``N(0, I)``: ``(distribution, bijector)``."""
     def coupling(input_shape):
         return tfb.GlowDefaultNetwork(input_shape, num_hidden=width)
 
@@ -63,19 +62,25 @@ def tfp_glow(quick, seed=0):
             layers.Conv2D(width, 1, activation="relu"),
             layers.Conv2D(2 * output_chan, 3, padding="same", kernel_initializer="zeros")])
 
-    glow = tfb.Glow(output_shape=SHAPE, num_glow_blocks=levels, num_steps_per_block=steps,
+    glow = tfb.Glow(output_shape=shape, num_glow_blocks=levels, num_steps_per_block=steps,
                     coupling_bijector_fn=coupling, exit_bijector_fn=exit_net, seed=seed)
-    base = tfd.Sample(tfd.Normal(0.0, 1.0), glow.inverse_event_shape(SHAPE))
+    base = tfd.Sample(tfd.Normal(0.0, 1.0), glow.inverse_event_shape(shape))
     return tfd.TransformedDistribution(base, glow), glow
 
 
-def dequantize(k, noise):
-    return (tf.cast(k, tf.float32) + noise) / LEVELS - 0.5
+def tfp_glow(quick, seed=0):
+    """The baseline distribution over ``v = (k + u) / 17 - 0.5`` and its variables."""
+    return tfp_glow_of(SHAPE, *config(quick), seed=seed)
 
 
-def tfp_log_prob(dist, k, noise):
-    """log-mass of the discrete ``k``, as ours: density of ``v`` minus ``D log 17``."""
-    return dist.log_prob(dequantize(k, noise)) - D * math.log(LEVELS)
+def dequantize(k, noise, levels=LEVELS):
+    return (tf.cast(k, tf.float32) + noise) / levels - 0.5
+
+
+def tfp_log_prob(dist, k, noise, levels=LEVELS):
+    """log-mass bound of the discrete ``k``, as ours: density of ``v`` minus ``D log levels``."""
+    dims = int(np.prod(dist.event_shape))
+    return dist.log_prob(dequantize(k, noise, levels)) - dims * math.log(levels)
 
 
 def tfp_trainer(dist, glow, first_batch):

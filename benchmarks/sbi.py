@@ -47,7 +47,6 @@ import tensorflow as tf
 
 import tfp_flows
 from benchmarks import _common
-from tfp_flows import bijectors
 from tfp_flows.conditioners import MADE
 from tfp_flows.conditioners.mlp import hidden_initializers
 from tfp_flows.layers import masked_autoregressive
@@ -88,14 +87,17 @@ def task_data(task, seed, steps):
 # -- our models -------------------------------------------------------------------------------
 
 
-def _builder(name):
+def _nsf(coupling=False, **kwargs):
+    """``NSF`` at the peer's size; ``coupling``: the coupling arrangement (RQ-NSF (C)) for
+    ``d >= 2``, the one of the rows measured before ``NSF`` became autoregressive given a
+    context (a 1-D event is autoregressive either way)."""
     def make(d, c):
-        builder = tfp_flows.NSF if name == "nsf" else tfp_flows.MAF
-        return builder(d, num_steps=TRANSFORMS, hidden_units=HIDDEN, context_shape=(c,))
+        arrangement = {"autoregressive": False} if coupling and d > 1 else {}
+        return tfp_flows.NSF(d, **{"num_steps": TRANSFORMS, **kwargs}, hidden_units=HIDDEN,
+                             context_shape=(c,), **arrangement)
     return make
 
 
-# Ablation rows: name -> flow factory (d, c) -> Flow. Filled by the diagnosis.
 class JointMADE(MADE):
     """A change tried and not kept: the first layer initialised as one dense layer over
     ``[x, context]`` (PyTorch's ``nn.Linear``, zuko's ``MaskedMLP``): context kernel and
@@ -135,29 +137,9 @@ def _maf(made=None, **kwargs):
     return make
 
 
-class AffineSpline(bijectors.SplineTransform):
-    """``SplineTransform(affine=True)`` for the rows that build it through `MAF`."""
-
-    def __init__(self, num_bins=8, bound=3.0):
-        super().__init__(num_bins, bound, affine=True)
-
-
-def _maf_with(transform, **kwargs):
-    """A spline ``MAF`` whose steps use ``transform`` (a `SplineTransform` subclass)."""
-    def make(d, c):
-        original = bijectors.SplineTransform
-        bijectors.SplineTransform = transform
-        try:
-            return tfp_flows.MAF(d, num_steps=TRANSFORMS, hidden_units=HIDDEN,
-                                 context_shape=(c,), transform="spline", **kwargs)
-        finally:
-            bijectors.SplineTransform = original
-    return make
-
-
 # Ablation rows: name -> flow factory (d, c) -> Flow.
 VARIANTS = {
-    "nsf": _builder("nsf"), "maf": _builder("maf"),
+    "nsf": _nsf(), "maf": _maf(),
     "maf joint": _maf(JointMADE),
     "maf_spline": _maf(transform="spline"),
     "maf_spline joint": _maf(JointMADE, transform="spline"),
@@ -170,18 +152,14 @@ VARIANTS = {
                                                  actnorm=False),
     "maf_spline joint B5 no ActNorm": _maf(JointMADE, transform="spline", bound=5.0,
                                            actnorm=False),
-    "nsf no ActNorm": lambda d, c: tfp_flows.NSF(d, num_steps=TRANSFORMS, hidden_units=HIDDEN,
-                                                 context_shape=(c,), actnorm=False),
-    "nsf ActNorm": lambda d, c: tfp_flows.NSF(d, num_steps=TRANSFORMS, hidden_units=HIDDEN,
-                                              context_shape=(c,), actnorm=True),
-    "nsf B5": lambda d, c: tfp_flows.NSF(d, num_steps=TRANSFORMS, hidden_units=HIDDEN,
-                                         context_shape=(c,), bound=5.0),
-    "nsf K8": lambda d, c: tfp_flows.NSF(d, num_steps=TRANSFORMS, hidden_units=HIDDEN,
-                                         context_shape=(c,), num_bins=8),
-    "nsf 6 steps": lambda d, c: tfp_flows.NSF(d, num_steps=6, hidden_units=HIDDEN,
-                                              context_shape=(c,)),
-    "nsf standardize": lambda d, c: tfp_flows.NSF(d, num_steps=TRANSFORMS, hidden_units=HIDDEN,
-                                                  context_shape=(c,), standardize=True),
+    "nsf ActNorm": _nsf(actnorm=True),
+    "nsf no ActNorm": _nsf(actnorm=False),
+    "nsf coupling": _nsf(coupling=True),
+    "nsf coupling no ActNorm": _nsf(coupling=True, actnorm=False),
+    "nsf coupling B5": _nsf(coupling=True, bound=5.0),
+    "nsf coupling K8": _nsf(coupling=True, num_bins=8),
+    "nsf coupling 6 steps": _nsf(coupling=True, num_steps=6),
+    "nsf coupling standardize": _nsf(coupling=True, standardize=True),
     "maf standardize": _maf(standardize=True),
     "maf_spline standardize": _maf(transform="spline", standardize=True),
     "maf_spline standardize no ActNorm": _maf(transform="spline", standardize=True,
@@ -191,16 +169,12 @@ VARIANTS = {
     "maf_spline B4 K16 standardize no ActNorm": _maf(transform="spline", standardize=True,
                                                      actnorm=False, bound=4.0, num_bins=16),
     # Since commit 18e65d1 every spline has zuko's parametrisation; the rows above and the
-    # "zspline" rows of docs/conditional.md measured before it had the previous one.
-    "affine_spline B5 no ActNorm": _maf_with(AffineSpline, bound=5.0, actnorm=False),
-    "affine_spline standardize": _maf_with(AffineSpline, standardize=True),
-    "affine_spline standardize B5": _maf_with(AffineSpline, bound=5.0, standardize=True),
-    "affine_spline standardize no ActNorm": _maf_with(AffineSpline, actnorm=False,
-                                                      standardize=True),
-    "affine_spline K16 B4 no ActNorm": _maf_with(AffineSpline, num_bins=16, bound=4.0,
-                                                 actnorm=False),
-    "affine_spline K16 B4 ActNorm": _maf_with(AffineSpline, num_bins=16, bound=4.0,
-                                              actnorm=True),
+    # "old parametrisation" rows of docs/conditional.md measured before it had the previous
+    # one. "affine_spline" rows: `NSF`'s autoregressive steps (an affine map, then a spline)
+    # at other bins and bounds ("nsf ActNorm" and "nsf no ActNorm" at its own).
+    "affine_spline B5 no ActNorm": _nsf(num_bins=8, bound=5.0, actnorm=False),
+    "affine_spline standardize": lambda d, c: _nsf(num_bins=8, bound=3.0, standardize=True,
+                                                   actnorm=d > 2)(d, c),
 }
 
 
