@@ -85,14 +85,21 @@ def peak_rss_mb() -> float:
     ``execve``, so a child started from a large parent reports the parent's peak
     (1.3 GiB here from a benchmark process with TensorFlow loaded): see `ru_maxrss_mb`.
     """
+    peak = proc_status_mib("VmHWM")
+    return ru_maxrss_mb() if peak is None else peak
+
+
+def proc_status_mib(key: str):
+    """A memory line of Linux's ``/proc/self/status`` (``VmRSS``, ``VmHWM``) in MiB; None
+    where there is none."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(key + ":"):
                     return int(line.split()[1]) / 1024.0
     except OSError:
         pass
-    return ru_maxrss_mb()
+    return None
 
 
 def ru_maxrss_mb() -> float:

@@ -33,14 +33,14 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tfp_flows  # noqa: E402
+from benchmarks import _common  # noqa: E402
 
 
 def _status_mib(key: str) -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024.0
-    raise OSError(f"no {key} in /proc/self/status")
+    value = _common.proc_status_mib(key)
+    if value is None:
+        raise OSError(f"no {key} in /proc/self/status")
+    return value
 
 
 def _trim_heap():
