@@ -117,9 +117,18 @@ def main(argv=None):
                    p.add_argument("--noise-std", type=float, default=0.0),
                    p.add_argument("--baselines", nargs="*", default=None,
                                   help="of jet, glow (default: both where they apply)"),
-                   p.add_argument("--pictures", default=None, help="directory for samples")))
+                   p.add_argument("--pictures", default=None, help="directory for samples"),
+                   p.add_argument("--lr", type=float, default=LR, help="Adam's learning rate"),
+                   p.add_argument("--clipnorm", type=float, default=None,
+                                  help="Adam's clipnorm (default: none)"),
+                   p.add_argument("--tarflow", default=None,
+                                  help="TarFlow settings over the case's, as key=value,..."
+                                       " e.g. patch_size=2,mixing=lu")))
     shape, values, loader, default_steps, kwargs = settings(args.data, args.quick)
     total = args.steps or default_steps
+    for item in filter(None, (args.tarflow or "").split(",")):
+        key, value = item.split("=")
+        kwargs["tarflow"][key] = value if key == "mixing" else int(value)
     names = ["tarflow"] + [n for n in (args.baselines if args.baselines is not None
                                        else ("jet", "glow")) if kwargs.get(n) is not None]
     (x_train, _), (x_test, _) = loader()
@@ -133,7 +142,8 @@ def main(argv=None):
     for name in names:
         keras.utils.set_random_seed(0)
         flow = build(name, shape, values, kwargs[name], args.noise_std)
-        flow.compile(optimizer=keras.optimizers.Adam(LR), jit_compile=True,
+        flow.compile(optimizer=keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm),
+                     jit_compile=True,
                      steps_per_execution=SPE)
         state = {"params": flow.count_params(), "steps": 0, "train_s": 0.0}
         losses = []
@@ -198,12 +208,14 @@ def main(argv=None):
         rows.append(_common.row(f"{label}: noisy model -log p(k+u+sigma eps), not a bound",
                                 tar["noisy_bits_per_dim"], None, "bits/dim",
                                 f"noise_std {args.noise_std}", higher_is_better=False))
-    details = {"data": args.data, "batch": BATCH, "learning_rate": LR, "steps": total,
+    details = {"data": args.data, "batch": BATCH, "learning_rate": args.lr,
+               "clipnorm": args.clipnorm, "steps": total,
                "steps_per_execution": SPE, "draws": DRAWS, "noise_std": args.noise_std,
                "settings": {n: kwargs[n] for n in names}, "results": results,
                "note": "CPU timings on the machine in 'machine', shared with other jobs"}
     suffix = "" if args.data == "digits" else f"_{args.data}"
     suffix += f"_noise{args.noise_std:g}" if args.noise_std else ""
+    suffix += "_" + args.tarflow.replace("=", "").replace(",", "_") if args.tarflow else ""
     _common.write_results(f"tarflow{suffix}", args, rows, details)
 
 

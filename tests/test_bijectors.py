@@ -49,6 +49,7 @@ CONTEXT = np.random.default_rng(1).standard_normal((3,))
 REGISTRY = {
     "LULinear": ((5,), lambda dt: bijectors.LULinear(*lu_params(5, dt))),
     "Invertible1x1Conv": ((4, 4, 3), lambda dt: bijectors.Invertible1x1Conv(*lu_params(3, dt))),
+    "TokenLULinear": ((4, 3), lambda dt: bijectors.TokenLULinear(*lu_params(3, dt))),
     "FullLinear": ((4,), lambda dt: bijectors.FullLinear(
         tf.constant(np.eye(4) + rand(4, 4), dt), tf.constant(rand(4), dt))),
     "TriangularLinear": ((4,), lambda dt: bijectors.TriangularLinear(

@@ -21,6 +21,7 @@ def context(dtype):
 REGISTRY = {
     "LULinear": ((5,), lambda dt: layers.LULinear(seed=1, dtype=dt), None),
     "Invertible1x1Conv": ((2, 2, 3), lambda dt: layers.Invertible1x1Conv(seed=1, dtype=dt), None),
+    "TokenLULinear": ((4, 3), lambda dt: layers.TokenLULinear(seed=1, dtype=dt), None),
     "FullLinear": ((4,), lambda dt: layers.FullLinear(dtype=dt), None),
     "TriangularLinear": ((4,), lambda dt: layers.TriangularLinear(dtype=dt), None),
     "DiagonalLinear": ((4,), lambda dt: layers.DiagonalLinear(dtype=dt), None),

@@ -116,7 +116,7 @@ LABELS = np.arange(64) % 3
 @pytest.fixture(scope="module")
 def trained():
     keras.utils.set_random_seed(0)
-    flow = tiny(num_blocks=1, num_classes=3)
+    flow = tiny(num_blocks=1, num_classes=3, label_dropout=0.25)
     x = pixels(64)
     # Zero heads: the untrained flow (a rotation) is N(0, I) on v = (k + 1/2) / 17 - 1/2.
     v = (x + 0.5) / 17 - 0.5
@@ -168,11 +168,62 @@ def test_cached_sampling_equals_uncached(trained):
                                rtol=1e-4, atol=1e-4)
 
 
+def test_guidance_is_the_combined_map_of_label_and_null_label(trained):
+    """(mu, alpha) = (1 + w) (mu, alpha)_c - w (mu, alpha)_u, one invertible map, cached
+    as uncached; w = 0 is plain sampling; training drops labels at the given rate."""
+    flow, x, _, _ = trained
+    from tfp_flows.bijectors.transformer_autoregressive import Guidance
+
+    labels = tf.constant(LABELS[:6], tf.int32)
+    dropped = flow.embed_context(tf.zeros([2000], tf.int32), training=True)
+    null = flow.embed_context(tf.fill([6], 3))
+    rate = np.mean(np.all(np.isclose(dropped, null[:1]), axis=1))
+    assert 0.2 < rate < 0.3, rate
+    block = blocks(flow)[0]
+    guided = Guidance(flow.embed_context(labels), null, tf.constant(1.5))
+    tokens = tf.random.stateless_normal((6, 4, 4), seed=(5, 6))
+    z, log_det = block.bijector(guided).inverse_and_log_det(tokens)
+    # By hand: the conditioner given each label and given the null label.
+    shift, raw = {}, {}
+    for name, context in (("c", guided.context), ("u", null)):
+        shift[name], raw[name] = tf.split(block.conditioner(tokens, context), 2, axis=-1)
+    alpha_c, alpha_u = (3.0 * tf.tanh(raw[k] / 3.0) for k in "cu")
+    mu = 2.5 * shift["c"] - 1.5 * shift["u"]
+    alpha = 2.5 * alpha_c - 1.5 * alpha_u
+    np.testing.assert_allclose(z, (tokens - mu) * tf.exp(-alpha), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(log_det, -tf.reduce_sum(alpha, [1, 2]), rtol=1e-5, atol=1e-4)
+    decoded = {}
+    try:
+        for cached in (True, False):
+            block.use_cache = cached
+            decoded[cached] = block.bijector(guided).forward(z).numpy()
+    finally:
+        block.use_cache = True
+    np.testing.assert_allclose(decoded[True], tokens, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(decoded[False], tokens, rtol=1e-4, atol=1e-4)
+
+    plain = flow.sample(4, context=1, seed=3)
+    np.testing.assert_array_equal(flow.sample(4, context=1, seed=3, guidance=0.0), plain)
+    strong = flow.sample(4, context=1, seed=3, guidance=2.0)
+    assert strong.shape == plain.shape and np.abs(strong - plain).max() > 1e-3
+    per_label = flow.sample(4, context=np.array([1, 2]), seed=3, guidance=2.0)
+    assert per_label.shape == (2, 4, *SHAPE)
+    with pytest.raises(ValueError, match="guidance needs a class-label flow"):
+        flow.sample(2, guidance=1.0)
+    with pytest.raises(ValueError, match="label_dropout"):
+        tiny(num_blocks=1, label_dropout=0.1)
+    with pytest.raises(ValueError, match="label_dropout < 1"):
+        tiny(num_blocks=1, num_classes=3, label_dropout=1.0)
+
+
 def test_tarflow_saves_loads_and_serves_the_sampling_signatures(trained, tmp_path):
     flow, x, _, _ = trained
     flow.save(tmp_path / "tarflow.keras")
     loaded = tfp_flows.load_flow(tmp_path / "tarflow.keras")
     assert [block.use_cache for block in blocks(loaded)] == [True]
+    assert loaded.label_dropout == 0.25
+    np.testing.assert_allclose(loaded.sample(3, context=1, seed=2, guidance=1.5),
+                               flow.sample(3, context=1, seed=2, guidance=1.5), atol=1e-4)
     # The score reads every weight (the sampling path reads the same ones).
     score = flow.score(x[:8], LABELS[:8])
     np.testing.assert_allclose(loaded.score(x[:8], LABELS[:8]), score, rtol=1e-6, atol=1e-5)

@@ -15,7 +15,7 @@ from tfp_flows.bijectors.affine_coupling import AffineCoupling
 from tfp_flows.bijectors.diagonal_linear import DiagonalLinear
 from tfp_flows.bijectors.factor_out import FactorOut
 from tfp_flows.bijectors.full_linear import FullLinear
-from tfp_flows.bijectors.invertible_1x1_conv import Invertible1x1Conv
+from tfp_flows.bijectors.invertible_1x1_conv import Invertible1x1Conv, TokenLULinear
 from tfp_flows.bijectors.lu_linear import LULinear
 from tfp_flows.bijectors.masked_autoregressive import (
     AffineTransform,
@@ -55,6 +55,7 @@ __all__ = [
     "SplineTransform",
     "Squeeze",
     "TokenCheckerboard",
+    "TokenLULinear",
     "TokenStripes",
     "TransformerAutoregressive",
     "TriangularLinear",

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import tensorflow as tf
 
 from tfp_flows.bijectors._base import FlowBijector, check_floating
-from tfp_flows.bijectors.affine_coupling import AffineTransform
+from tfp_flows.bijectors._coupling import soft_bound
+from tfp_flows.bijectors.affine_coupling import check_affine_args
+
+
+class Guidance(NamedTuple):
+    """The context of classifier-free guidance: ``theta = theta_c + w (theta_c - theta_u)``
+    from the conditioner given ``context`` (``theta_c``) and given ``null`` (``theta_u``),
+    both ``[B, k]``; ``weight`` is the scalar ``w``."""
+
+    context: tf.Tensor
+    null: tf.Tensor
+    weight: tf.Tensor
 
 
 class TransformerAutoregressive(FlowBijector):
@@ -44,7 +57,10 @@ class TransformerAutoregressive(FlowBijector):
             context), shift first, then the raw log-scale; causal, with
             ``initial_cache(batch)`` and ``step(previous, index, cache[, context])`` for
             cached sampling.
-        context: optional ``[B, k]`` tensor handed to the conditioner.
+        context: optional ``[B, k]`` tensor handed to the conditioner, or a `Guidance`:
+            both maps then use the guided shift and log-scale,
+            ``(mu, alpha) = (1 + w) (mu, alpha)_c - w (mu, alpha)_u`` (twice the
+            conditioner cost; still one invertible map with its exact log-det).
         reverse: run over the tokens in reverse order.
         log_scale_bound: ``c > 0`` of the bounded log-scale; default 3.
         use_cache: sample with the key/value cache (default) or without it.
@@ -64,7 +80,7 @@ class TransformerAutoregressive(FlowBijector):
         self._conditioner = conditioner
         self._context = context
         self._reverse = bool(reverse)
-        self._transform = AffineTransform(log_scale_bound)
+        self._bound = check_affine_args(name, log_scale_bound, "tanh")[0]
         self._use_cache = bool(use_cache)
         super().__init__(forward_min_event_ndims=2, validate_args=validate_args,
                          parameters=parameters, name=name)
@@ -83,24 +99,51 @@ class TransformerAutoregressive(FlowBijector):
     def _unflat(self, x, batch_shape):
         return tf.reshape(x, tf.concat([batch_shape, tf.shape(x)[1:]], 0))
 
-    def _split(self, theta, size, dtype):
+    def _shift_log_scale(self, theta, size, dtype):
+        """``(mu, alpha)`` from conditioner outputs ``theta`` ``[..., 2 size]``."""
         theta = tf.cast(theta, dtype)  # the conditioner may compute in bfloat16 / float16
         if theta.shape[-1] != 2 * size:
             raise ValueError(f"TransformerAutoregressive: expected the conditioner to return "
                              f"2 * {size} = {2 * size} values per token (shift, log-scale); "
                              f"got shape {tuple(theta.shape)}.")
-        return tf.split(theta, 2, axis=-1)
+        shift, raw = tf.split(theta, 2, axis=-1)
+        return shift, soft_bound(raw, self._bound)
+
+    @property
+    def _guided(self) -> bool:
+        return isinstance(self._context, Guidance)
+
+    def _twice(self, x):
+        """Under `Guidance` the conditioner runs on the batch twice over (given the label,
+        then given the null label): ``[x; x]``; else ``x``."""
+        return tf.concat([x, x], 0) if self._guided else x
+
+    def _context_kwargs(self) -> dict:
+        if self._context is None:
+            return {}
+        if self._guided:
+            return {"context": tf.concat([self._context.context, self._context.null], 0)}
+        return {"context": self._context}
+
+    def _params(self, theta, size, dtype):
+        """``(mu, alpha)`` from the conditioner's outputs; under `Guidance`, of the
+        doubled batch, ``(1 + w) (mu, alpha)_c - w (mu, alpha)_u``."""
+        shift, alpha = self._shift_log_scale(theta, size, dtype)
+        if not self._guided:
+            return shift, alpha
+        w = tf.cast(self._context.weight, dtype)
+        return tuple(c + w * (c - u) for c, u in (tf.split(shift, 2), tf.split(alpha, 2)))
 
     def _theta(self, x):
-        return (self._conditioner(x) if self._context is None
-                else self._conditioner(x, self._context))
+        return self._conditioner(self._twice(x), **self._context_kwargs())
 
     def _inverse_and_log_det(self, x):
         x, batch_shape = self._flat(x)
         x = self._ordered(x)
-        z, log_det = self._transform.inverse(x, self._split(self._theta(x), x.shape[-1], x.dtype))
+        shift, alpha = self._params(self._theta(x), x.shape[-1], x.dtype)
+        z = (x - shift) * tf.exp(-alpha)
         return (self._unflat(self._ordered(z), batch_shape),
-                tf.reshape(tf.reduce_sum(log_det, axis=[-2, -1]), batch_shape))
+                tf.reshape(-tf.reduce_sum(alpha, axis=[-2, -1]), batch_shape))
 
     def _forward_and_log_det(self, z):
         z, batch_shape = self._flat(z)
@@ -114,17 +157,18 @@ class TransformerAutoregressive(FlowBijector):
         tokens, size = z.shape[-2], z.shape[-1]
         batch = tf.shape(z)[0]
         z_steps = tf.transpose(z, [1, 0, 2])  # [T, B, d]: step t reads row t
-        context = {} if self._context is None else {"context": self._context}
+        context = self._context_kwargs()
 
         def body(index, previous, cache, xs, log_det):
-            theta, cache = self._conditioner.step(previous, index, cache, **context)
-            x_t, alpha = self._transform.forward(z_steps[index],
-                                                 self._split(theta, size, z.dtype))
+            theta, cache = self._conditioner.step(self._twice(previous), index, cache,
+                                                  **context)
+            shift, alpha = self._params(theta, size, z.dtype)
+            x_t = z_steps[index] * tf.exp(alpha) + shift
             return (index + 1, x_t, cache, xs.write(index, x_t),
                     log_det + tf.reduce_sum(alpha, axis=-1))
 
         start = (tf.constant(0), tf.zeros([batch, size], z.dtype),
-                 self._conditioner.initial_cache(batch),
+                 self._conditioner.initial_cache(2 * batch if self._guided else batch),
                  tf.TensorArray(z.dtype, size=tokens, element_shape=[None, size]),
                  tf.zeros([batch], z.dtype))
         _, _, _, xs, log_det = tf.while_loop(lambda index, *_: index < tokens, body, start,
@@ -136,9 +180,8 @@ class TransformerAutoregressive(FlowBijector):
         tokens = z.shape[-2]
 
         def body(step, x, _):
-            x, alpha = self._transform.forward(z, self._split(self._theta(x), z.shape[-1],
-                                                              z.dtype))
-            return step + 1, x, tf.reduce_sum(alpha, axis=[-2, -1])
+            shift, alpha = self._params(self._theta(x), z.shape[-1], z.dtype)
+            return step + 1, z * tf.exp(alpha) + shift, tf.reduce_sum(alpha, axis=[-2, -1])
 
         _, x, log_det = tf.while_loop(
             lambda step, *_: step < tokens, body,

@@ -17,7 +17,7 @@ from tfp_flows.layers.factor_out import FactorOut
 from tfp_flows.layers.fixed import FixedBijector
 from tfp_flows.layers.gaussian_noise import GaussianNoise
 from tfp_flows.layers.linear import DiagonalLinear, FullLinear, TriangularLinear
-from tfp_flows.layers.lu_linear import Invertible1x1Conv, LULinear
+from tfp_flows.layers.lu_linear import Invertible1x1Conv, LULinear, TokenLULinear
 from tfp_flows.layers.masked_autoregressive import MaskedAutoregressive
 from tfp_flows.layers.orthogonal_mixing import OrthogonalMixing
 from tfp_flows.layers.patchify import Patchify, Unpatchify
@@ -47,6 +47,7 @@ __all__ = [
     "SplineCoupling",
     "Squeeze",
     "Standardize",
+    "TokenLULinear",
     "TransformerAutoregressive",
     "TriangularLinear",
     "Unpatchify",

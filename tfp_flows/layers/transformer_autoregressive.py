@@ -36,6 +36,8 @@ class TransformerAutoregressive(FlowLayer):
         ((2, 4, 3), (2,))
     """
 
+    guidable = True  # takes a `bijectors.transformer_autoregressive.Guidance` context
+
     def __init__(self, width: int = 64, depth: int = 2, num_heads: int = 4, mlp_ratio: int = 4,
                  reverse: bool = False, log_scale_bound: float = 3.0, use_cache: bool = True,
                  **kwargs):

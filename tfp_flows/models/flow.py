@@ -11,6 +11,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from tfp_flows import metrics
+from tfp_flows.bijectors.transformer_autoregressive import Guidance
 from tfp_flows.distribute import is_multi_worker
 from tfp_flows.layers.base import LayerChain, build_sequence, walk
 from tfp_flows.layers.dequantize import Dequantize
@@ -77,6 +78,9 @@ class Flow(keras.Model):
             size (the last entry must be known).
         num_classes: for a class-label context (integers), embedded in ``embedding_dim``.
         embedding_dim: size of the label embedding.
+        label_dropout: with ``num_classes``, the probability that a training label is
+            replaced by a learned null label (``embed_context``), for classifier-free
+            guidance (`sample`'s ``guidance``); 0 (default) adds no null label.
         standardize_context: whether `adapt` sets the context's statistics (below);
             False leaves the context as it comes.
         context_encoder: a Keras layer or model (a `tfp_flows.encoders.DeepSet`, a
@@ -113,7 +117,8 @@ class Flow(keras.Model):
 
     def __init__(self, flow_layers, event_shape, context_shape=None, num_classes=None,
                  embedding_dim: int = 16, standardize_context: bool = True,
-                 context_encoder=None, name: str = "flow", **kwargs):
+                 context_encoder=None, label_dropout: float = 0.0, name: str = "flow",
+                 **kwargs):
         super().__init__(name=name, **kwargs)
         self.flow_layers = [keras.saving.deserialize_keras_object(layer)
                             if isinstance(layer, dict) else layer for layer in flow_layers]
@@ -134,9 +139,13 @@ class Flow(keras.Model):
                              f"got {self.context_shape}.")
         self.num_classes = None if num_classes is None else int(num_classes)
         self.embedding_dim = int(embedding_dim)
-        self.embedding = (keras.layers.Embedding(self.num_classes, self.embedding_dim,
-                                                 name="context_embedding")
-                          if self.num_classes else None)
+        self.label_dropout = inputs.checked_label_dropout(label_dropout, self.num_classes)
+        # With label dropout, row ``num_classes`` of the embedding is the null label.
+        self.embedding = (keras.layers.Embedding(
+            self.num_classes + (1 if self.label_dropout else 0), self.embedding_dim,
+            name="context_embedding") if self.num_classes else None)
+        self._label_noise = (keras.random.SeedGenerator(0, name="label_noise")
+                             if self.label_dropout else None)
         self.latent_shape = build_sequence(self.flow_layers, (None,) + self.event_shape)[1:]
         self.discrete = bool(self.flow_layers) and isinstance(self.flow_layers[0], Dequantize)
         dtypes = {layer.dtype for layer in self.flow_layers} or {keras.config.floatx()}
@@ -205,7 +214,7 @@ class Flow(keras.Model):
         return tfd.TransformedDistribution(self.base(), self.bijector(context))
 
     def _normalize(self, x, context, training, noise=None):
-        chain = LayerChain(self.flow_layers, self.embed_context(context), training,
+        chain = LayerChain(self.flow_layers, self.embed_context(context, training), training,
                            event_ndims=len(self.event_shape), noise=noise)
         return chain.inverse_and_log_det(x)
 
@@ -265,12 +274,19 @@ class Flow(keras.Model):
         context per example) to latents ``[batch, *latent_shape]``; ``bijector.inverse``."""
         return self._normalize(x, context, False)[0]
 
-    def graph_decode(self, z, context=None):
+    def graph_decode(self, z, context=None, guidance=None):
         """`decode` as a graph function: latents ``[batch, *latent_shape]`` (and one
-        context per example) to data; ``bijector.forward``, no clipping."""
-        return LayerChain(self.flow_layers, self.embed_context(context)).forward(z)
+        context per example) to data; ``bijector.forward``, no clipping. ``guidance``:
+        a weight ``w`` of classifier-free guidance (see `sample`), or None."""
+        embedded = self.embed_context(context)
+        if guidance is not None:
+            null = tf.fill(tf.shape(context)[:1], self.num_classes)
+            embedded = Guidance(embedded, self.embed_context(null),
+                                tf.cast(guidance, self.float_dtype))
+        return LayerChain(self.flow_layers, embedded).forward(z)
 
-    def graph_sample(self, num_samples, context=None, *, seed, temperature=1.0):
+    def graph_sample(self, num_samples, context=None, *, seed, temperature=1.0,
+                     guidance=None):
         """`sample` as a graph function: ``graph_decode(temperature * eps)`` with
         stateless ``eps ~ N(0, I)``.
 
@@ -281,6 +297,7 @@ class Flow(keras.Model):
                 given a batch of contexts draws ``num_samples`` per context instead).
             seed: scalar integer tensor (or int); the same seed gives the same samples.
             temperature: scalar; below 1 is Glow's reduced-temperature sampling.
+            guidance: None, or the weight of classifier-free guidance (see `sample`).
 
         Returns:
             ``[num_samples, *event_shape]`` samples; a dequantized flow's are clipped to
@@ -291,7 +308,7 @@ class Flow(keras.Model):
                                            dtype=self.float_dtype)
         if context is not None and self._is_single_context(context):
             context = tf.repeat(context[None], num_samples, axis=0)
-        x = self.graph_decode(tf.cast(temperature, self.float_dtype) * noise, context)
+        x = self.graph_decode(tf.cast(temperature, self.float_dtype) * noise, context, guidance)
         if self.discrete:
             x = tf.clip_by_value(x, tf.constant(0.0, x.dtype), tf.cast(self.num_values, x.dtype))
         return x
@@ -375,7 +392,7 @@ class Flow(keras.Model):
         return self._compiled("decode", self.graph_decode)(z, self._check_context(context, z))
 
     def sample(self, num_samples: int, context=None, temperature: float = 1.0, seed=None,
-               *, batch_size: int = 65536):
+               *, batch_size: int = 65536, guidance: float = 0.0):
         """``num_samples`` draws ``decode(temperature * eps)``, ``eps ~ N(0, I)``.
 
         ``seed`` (an int) makes the draw repeatable; ``temperature < 1`` is Glow's
@@ -389,31 +406,45 @@ class Flow(keras.Model):
         num_samples)`` contexts at a time, so a pass holds at most ``max(batch_size,
         num_samples)`` rows; the draws given context ``i`` depend on ``seed`` and ``i``
         alone, not on ``batch_size``. Cost: one sampling pass per row.
+
+        Classifier-free guidance (Ho & Salimans, arXiv:2207.12598; TarFlow's, Zhai et al.
+        arXiv:2412.06329): with ``guidance = w != 0`` every conditioner's outputs given
+        the label, ``theta_c``, and given the null label, ``theta_u``, are combined as
+        ``theta_c + w (theta_c - theta_u)`` (for TarFlow the shift and the bounded
+        log-scale of each token), which sharpens the samples towards their class. Needs
+        a class-label flow trained with ``label_dropout > 0`` whose conditional layers
+        all support it (`layers.TransformerAutoregressive`); twice the conditioner cost.
+        The guided samples are not draws from ``p(x | label)``.
         """
         num_samples = int(num_samples)
         if num_samples < 1:
             raise ValueError(f"sample: expected num_samples >= 1; got {num_samples}.")
         if seed is None:
             seed = np.random.randint(0, 2**31 - 1)
+        guidance = inputs.checked_guidance(self, guidance, context)
         if context is not None and self.conditional:
             context = self._check_context(context)
             if not self._is_single_context(context):
                 return self._sample_per_context(num_samples, context, temperature, seed,
-                                                int(batch_size))
+                                                int(batch_size), guidance)
         context = self._check_context(context, tf.zeros((num_samples, 0)))
-        sample = self._compiled("sample", lambda n, c, t, s: self.graph_sample(
-            n, c, seed=s, temperature=t))
-        return sample(tf.constant(num_samples, tf.int32), context,
-                      tf.constant(temperature, self.float_dtype), tf.constant(seed, tf.int64))
+        arguments = (tf.constant(num_samples, tf.int32), context,
+                     tf.constant(temperature, self.float_dtype), tf.constant(seed, tf.int64))
+        if guidance is not None:
+            return self._compiled("sample_guided", lambda n, c, t, s, g: self.graph_sample(
+                n, c, seed=s, temperature=t, guidance=g))(*arguments, guidance)
+        return self._compiled("sample", lambda n, c, t, s: self.graph_sample(
+            n, c, seed=s, temperature=t))(*arguments)
 
-    def _sample_per_context(self, num_samples, contexts, temperature, seed, batch_size):
+    def _sample_per_context(self, num_samples, contexts, temperature, seed, batch_size,
+                            guidance=None):
         """``[B, num_samples, *event]``: ``num_samples`` draws given each of ``B`` contexts,
         in chunks of contexts; context ``i``'s noise has the stateless seed ``(seed, i + 1)``."""
         if batch_size < 1:
             raise ValueError(f"sample: expected batch_size >= 1; got {batch_size}.")
         latent = tf.constant(self.latent_shape, tf.int32)
 
-        def draw(n, chunk, first, t, s):
+        def draw(n, chunk, first, t, s, g=None):
             def noise(i):
                 shape = tf.concat([[n], latent], 0)
                 return tf.random.stateless_normal(shape, tf.stack([s, i + 1]),
@@ -422,17 +453,18 @@ class Flow(keras.Model):
             eps = tf.map_fn(noise, first + tf.range(tf.shape(chunk, tf.int64)[0]),
                             fn_output_signature=self.float_dtype)
             eps = tf.reshape(eps, tf.concat([[-1], latent], 0))
-            x = self.graph_decode(t * eps, tf.repeat(chunk, n, axis=0))
+            x = self.graph_decode(t * eps, tf.repeat(chunk, n, axis=0), g)
             if self.discrete:
                 x = tf.clip_by_value(x, tf.constant(0.0, x.dtype),
                                      tf.cast(self.num_values, x.dtype))
             return tf.reshape(x, tf.concat([[-1, n], tf.shape(x)[1:]], 0))
 
-        function = self._compiled("sample_per_context", draw)
+        guided = () if guidance is None else (guidance,)
+        function = self._compiled("sample_per_context" + ("_guided" if guided else ""), draw)
         step = max(1, batch_size // num_samples)
         arguments = (tf.constant(num_samples, tf.int32), tf.constant(temperature,
                                                                      self.float_dtype),
-                     tf.constant(seed, tf.int64))
+                     tf.constant(seed, tf.int64), *guided)
         chunks = [function(arguments[0], contexts[start:start + step],
                            tf.constant(start, tf.int64), *arguments[1:])
                   for start in range(0, int(contexts.shape[0]), step)]
@@ -712,17 +744,27 @@ class Flow(keras.Model):
     def _checked_dataset(self, data):
         return inputs.checked_dataset(self, data)
 
-    def embed_context(self, context):
+    def embed_context(self, context, training=False):
         """The context the conditioners see (a graph-level method): a class label's
         learned embedding, ``[batch, embedding_dim]``, or a continuous context cast to
         the flow's dtype and standardised (``(context - context_mean) / context_std``,
         the identity until `adapt`), then mapped by the ``context_encoder`` if there is
-        one; None for None. Takes one checked context per example."""
+        one; None for None. Takes one checked context per example.
+
+        With ``label_dropout = p`` and ``training``, each label is replaced by the null
+        label ``num_classes`` with probability ``p`` (Philox draws from the flow's seed
+        state), so the flow also learns ``p(x)`` without a label: classifier-free
+        guidance (`sample`'s ``guidance``) needs both."""
         if context is None:
             return None
         if self.embedding is not None:
-            return tf.cast(self.embedding(tf.cast(tf.reshape(context, [-1]), tf.int32)),
-                           self.float_dtype)
+            labels = tf.cast(tf.reshape(context, [-1]), tf.int32)
+            if training and self.label_dropout:
+                seed = tf.cast(tf.math.floormod(self._label_noise.next(), 2**31 - 1), tf.int32)
+                drop = tf.random.stateless_uniform(tf.shape(labels), seed=seed,
+                                                   alg="philox") < self.label_dropout
+                labels = tf.where(drop, self.num_classes, labels)
+            return tf.cast(self.embedding(labels), self.float_dtype)
         context = (tf.cast(context, self.float_dtype) - self.context_mean) / self.context_std
         if self.context_encoder is None:
             return context
@@ -749,6 +791,7 @@ class Flow(keras.Model):
                 "context_shape": None if self.context_shape is None else list(self.context_shape),
                 "num_classes": self.num_classes, "embedding_dim": self.embedding_dim,
                 "standardize_context": self.standardize_context,
+                "label_dropout": self.label_dropout,
                 "context_encoder": None if self.context_encoder is None
                 else keras.saving.serialize_keras_object(self.context_encoder)}
 

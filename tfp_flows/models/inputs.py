@@ -132,6 +132,44 @@ def checked_encoder(encoder, context_shape, num_classes):
     return encoder
 
 
+def checked_label_dropout(rate, num_classes) -> float:
+    """``label_dropout`` of a `Flow` as a float in ``[0, 1)``; only with ``num_classes``."""
+    rate = float(rate)
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"Flow: expected 0 <= label_dropout < 1; got {rate}.")
+    if rate and num_classes is None:
+        raise ValueError("Flow: label_dropout replaces class labels by a null label; "
+                         "expected num_classes with it; got num_classes=None.")
+    return rate
+
+
+def checked_guidance(flow, weight, context):
+    """``sample``'s guidance weight as a tensor, or None for no guidance (``w = 0``);
+    ValueError where the flow cannot be guided."""
+    from tfp_flows.layers.base import walk
+
+    weight = float(weight)
+    if weight == 0.0:
+        return None
+    if not np.isfinite(weight):
+        raise ValueError(f"sample: expected a finite guidance weight; got {weight}.")
+    if not getattr(flow, "label_dropout", 0.0) or context is None:
+        raise ValueError(f"{flow.name}: guidance needs a class-label flow trained with "
+                         f"label_dropout > 0 (it learns the null label to guide away from) "
+                         f"and a label to sample; got num_classes={flow.num_classes}, "
+                         f"label_dropout={getattr(flow, 'label_dropout', 0.0)}, "
+                         f"context={'None' if context is None else 'given'}.")
+    unguided = sorted({type(layer).__name__ for layer in walk(flow.flow_layers)
+                       if (getattr(layer, "conditioner", None) is not None
+                           or getattr(layer, "made", None) is not None)
+                       and not getattr(layer, "guidable", False)})
+    if unguided:
+        raise ValueError(f"{flow.name}: guidance is supported by TarFlow's "
+                         f"TransformerAutoregressive layers; this flow's {', '.join(unguided)} "
+                         f"take the label too.")
+    return tf.constant(weight, flow.float_dtype)
+
+
 def _check_labels(flow, context) -> tf.Tensor:
     """Labels as int32, every one a whole number in ``[0, num_classes)``."""
     message = f"{flow.name}: expected class labels that are integers in [0, {flow.num_classes})"

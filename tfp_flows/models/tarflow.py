@@ -12,7 +12,8 @@ from tfp_flows.models.jet import default_patch_size
 def tarflow_layers(image_shape, num_blocks: int = 8, layers_per_block: int = 1,
                    patch_size: int | None = None, width: int = 64, num_heads: int = 4,
                    num_values: int | None = 256, noise_std: float = 0.0,
-                   log_scale_bound: float = 3.0, mixing: bool = False, seed: int | None = 0,
+                   log_scale_bound: float = 3.0, mixing: bool | str = False,
+                   seed: int | None = 0,
                    dtype=None) -> list:
     """The flow layers of `TarFlow` (data first); the arguments are those of `TarFlow`."""
     image_shape = tuple(int(n) for n in image_shape)
@@ -21,6 +22,9 @@ def tarflow_layers(image_shape, num_blocks: int = 8, layers_per_block: int = 1,
     if int(num_blocks) < 1 or int(layers_per_block) < 1:
         raise ValueError(f"TarFlow: expected num_blocks >= 1 and layers_per_block >= 1; got "
                          f"num_blocks={num_blocks}, layers_per_block={layers_per_block}.")
+    if mixing not in (False, True, "orthogonal", "lu"):
+        raise ValueError(f"TarFlow: expected mixing in (False, True, 'orthogonal', 'lu'); "
+                         f"got {mixing!r}.")
     kwargs = {} if dtype is None else {"dtype": dtype}
     flow_layers = [layers.Dequantize(num_values, seed=seed, **kwargs)] if num_values else []
     if noise_std:
@@ -29,9 +33,9 @@ def tarflow_layers(image_shape, num_blocks: int = 8, layers_per_block: int = 1,
     flow_layers.append(layers.Patchify(patch_size, **kwargs))
     for index in range(int(num_blocks)):
         if mixing:
-            flow_layers.append(layers.OrthogonalMixing(
-                seed=None if seed is None else seed + 2 + index, name=f"mixing_{index}",
-                **kwargs))
+            mix = layers.TokenLULinear if mixing == "lu" else layers.OrthogonalMixing
+            flow_layers.append(mix(seed=None if seed is None else seed + 2 + index,
+                                   name=f"mixing_{index}", **kwargs))
         flow_layers.append(layers.TransformerAutoregressive(
             width, int(layers_per_block), num_heads, reverse=index % 2 == 1,
             log_scale_bound=log_scale_bound, name=f"block_{index}", **kwargs))
@@ -42,8 +46,9 @@ def tarflow_layers(image_shape, num_blocks: int = 8, layers_per_block: int = 1,
 def TarFlow(image_shape, num_blocks: int = 8, layers_per_block: int = 1,  # noqa: N802
             patch_size: int | None = None, width: int = 64, num_heads: int = 4,
             num_values: int | None = 256, noise_std: float = 0.0, context_shape=None,
-            num_classes=None, embedding_dim: int = 16, log_scale_bound: float = 3.0,
-            mixing: bool = False, seed: int | None = 0, dtype=None, name: str = "tarflow",
+            num_classes=None, embedding_dim: int = 16, label_dropout: float = 0.0,
+            log_scale_bound: float = 3.0, mixing: bool | str = False, seed: int | None = 0,
+            dtype=None, name: str = "tarflow",
             **kwargs) -> Flow:
     """TarFlow: Transformer autoregressive blocks over the patch tokens of an image.
 
@@ -102,8 +107,14 @@ def TarFlow(image_shape, num_blocks: int = 8, layers_per_block: int = 1,  # noqa
             ``[-1, 1]`` is 0.025 here.
         context_shape / num_classes / embedding_dim: see `Flow`; the context vector (or
             label embedding) is added to every position of every block's Transformer.
+        label_dropout: with ``num_classes``, the rate at which training labels are
+            replaced by a learned null label, so that ``flow.sample(n, label,
+            guidance=w)`` can apply classifier-free guidance (the paper trains with 0.1).
         log_scale_bound: ``c`` of each block's log-scale ``c tanh(r / c)``.
-        mixing: a fixed random rotation of the token values before each block.
+        mixing: before each block, a map of each token's values: False (none), True or
+            ``"orthogonal"`` (a fixed random rotation, `layers.OrthogonalMixing`), or
+            ``"lu"`` (a learned LU-form matrix, `layers.TokenLULinear`, log-det
+            ``T sum(log_scale)``).
         seed: seed of the dequantization, the rotations and the training noise.
         dtype: dtype of the flow layers and Transformers (default: the Keras policy).
     """
@@ -112,4 +123,5 @@ def TarFlow(image_shape, num_blocks: int = 8, layers_per_block: int = 1,  # noqa
                                  num_heads, num_values, noise_std, log_scale_bound, mixing, seed,
                                  dtype)
     return Flow(flow_layers, tuple(int(n) for n in image_shape), context_shape=context_shape,
-                num_classes=num_classes, embedding_dim=embedding_dim, name=name)
+                num_classes=num_classes, embedding_dim=embedding_dim,
+                label_dropout=label_dropout, name=name)
