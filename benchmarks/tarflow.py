@@ -58,6 +58,14 @@ def settings(name: str, quick: bool):
     return shape, values, loader, steps, {"tarflow": tarflow, "jet": jet, "glow": glow}
 
 
+def optimizer(args):
+    """Adam (AdamW with ``--weight-decay``) at ``--lr``, clipped by ``--clipnorm``."""
+    if args.weight_decay is not None:
+        return keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay,
+                                      clipnorm=args.clipnorm)
+    return keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm)
+
+
 def build(name, shape, values, kwargs, noise_std):
     if name == "tarflow":
         return tfp_flows.TarFlow(shape, num_values=values, noise_std=noise_std, **kwargs)
@@ -121,6 +129,8 @@ def main(argv=None):
                    p.add_argument("--lr", type=float, default=LR, help="Adam's learning rate"),
                    p.add_argument("--clipnorm", type=float, default=None,
                                   help="Adam's clipnorm (default: none)"),
+                   p.add_argument("--weight-decay", type=float, default=None,
+                                  help="AdamW with this decay instead of Adam"),
                    p.add_argument("--tarflow", default=None,
                                   help="TarFlow settings over the case's, as key=value,..."
                                        " e.g. patch_size=2,mixing=lu")))
@@ -142,8 +152,7 @@ def main(argv=None):
     for name in names:
         keras.utils.set_random_seed(0)
         flow = build(name, shape, values, kwargs[name], args.noise_std)
-        flow.compile(optimizer=keras.optimizers.Adam(args.lr, clipnorm=args.clipnorm),
-                     jit_compile=True,
+        flow.compile(optimizer=optimizer(args), jit_compile=True,
                      steps_per_execution=SPE)
         state = {"params": flow.count_params(), "steps": 0, "train_s": 0.0}
         losses = []
@@ -209,13 +218,15 @@ def main(argv=None):
                                 tar["noisy_bits_per_dim"], None, "bits/dim",
                                 f"noise_std {args.noise_std}", higher_is_better=False))
     details = {"data": args.data, "batch": BATCH, "learning_rate": args.lr,
-               "clipnorm": args.clipnorm, "steps": total,
+               "clipnorm": args.clipnorm, "weight_decay": args.weight_decay, "steps": total,
                "steps_per_execution": SPE, "draws": DRAWS, "noise_std": args.noise_std,
                "settings": {n: kwargs[n] for n in names}, "results": results,
                "note": "CPU timings on the machine in 'machine', shared with other jobs"}
     suffix = "" if args.data == "digits" else f"_{args.data}"
     suffix += f"_noise{args.noise_std:g}" if args.noise_std else ""
     suffix += "_" + args.tarflow.replace("=", "").replace(",", "_") if args.tarflow else ""
+    suffix += f"_clip{args.clipnorm:g}" if args.clipnorm else ""
+    suffix += f"_wd{args.weight_decay:g}" if args.weight_decay is not None else ""
     _common.write_results(f"tarflow{suffix}", args, rows, details)
 
 

@@ -235,6 +235,9 @@ def test_tarflow_saves_loads_and_serves_the_sampling_signatures(trained, tmp_pat
                    temperature=tf.constant(1.0), context=tf.constant(2, tf.int64))
     served = {name: model.signatures[name](**scalars)["x"].numpy()
               for name in ("sample", "sample_denoised")}
+    guided = model.signatures["sample_guided"](**scalars, guidance=tf.constant(1.5))["x"]
+    np.testing.assert_allclose(guided, flow.sample(3, context=2, seed=4, guidance=1.5),
+                               atol=1e-4)
     np.testing.assert_allclose(served["sample"], flow.sample(3, context=2, seed=4), atol=1e-4)
     # One score step from the served sample, computed eagerly here.
     expected = np.clip(denoise.graph_denoise(flow, served["sample"], tf.fill([3], 2)), 0, 17)

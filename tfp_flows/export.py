@@ -11,6 +11,9 @@ observations where the flow has a context encoder, which the graph runs):
 - ``sample_denoised`` (flows trained with `tfp_flows.layers.GaussianNoise`, e.g.
   ``TarFlow(..., noise_std=...)``): the inputs of ``sample`` -> ``x``, each sample moved
   by one step of the flow's score, ``x + sigma^2 grad log p(x)`` (`tfp_flows.models.denoise`).
+- ``sample_guided`` (class-label flows trained with ``label_dropout``, e.g. a guided
+  ``TarFlow``): the inputs of ``sample`` and ``guidance`` (the weight ``w``) -> ``x``,
+  `Flow.sample`'s classifier-free guidance.
 
 ``x`` is what the user trains on: floats for continuous flows, whole pixel values
 ``0 .. num_values - 1`` (sent as numbers, checked in the graph) for dequantized image
@@ -127,10 +130,17 @@ def _endpoints(flow):
     one_context = (tf.TensorSpec(list(flow.context_shape), flow.float_dtype, name="context")
                    if flow.context_shape is not None
                    else tf.TensorSpec([], tf.int64, name="context"))
-    return {"log_prob": (log_prob, [x_spec, context_spec]),
-            "encode": (encode, [x_spec, context_spec]),
-            "decode": (decode, [z_spec, context_spec]),
-            **{name: (fn, scalars + [one_context]) for name, fn in samplers.items()}}
+    endpoints = {"log_prob": (log_prob, [x_spec, context_spec]),
+                 "encode": (encode, [x_spec, context_spec]),
+                 "decode": (decode, [z_spec, context_spec]),
+                 **{name: (fn, scalars + [one_context]) for name, fn in samplers.items()}}
+    if flow.label_dropout and not inputs.unguided_layers(flow):
+        endpoints["sample_guided"] = (
+            lambda num_samples, seed, temperature, context, guidance: {"x": flow.graph_sample(
+                num_samples, inputs.check_context(flow, context), seed=seed,
+                temperature=temperature, guidance=guidance)},
+            scalars + [one_context, tf.TensorSpec([], flow.float_dtype, name="guidance")])
+    return endpoints
 
 
 def export(flow, path: str | os.PathLike, version: int | None = 1, next_version: bool = False,

@@ -143,11 +143,19 @@ def checked_label_dropout(rate, num_classes) -> float:
     return rate
 
 
+def unguided_layers(flow) -> list[str]:
+    """Names of the flow's conditional layer types that cannot take a guided context."""
+    from tfp_flows.layers.base import walk
+
+    return sorted({type(layer).__name__ for layer in walk(flow.flow_layers)
+                   if (getattr(layer, "conditioner", None) is not None
+                       or getattr(layer, "made", None) is not None)
+                   and not getattr(layer, "guidable", False)})
+
+
 def checked_guidance(flow, weight, context):
     """``sample``'s guidance weight as a tensor, or None for no guidance (``w = 0``);
     ValueError where the flow cannot be guided."""
-    from tfp_flows.layers.base import walk
-
     weight = float(weight)
     if weight == 0.0:
         return None
@@ -159,10 +167,7 @@ def checked_guidance(flow, weight, context):
                          f"and a label to sample; got num_classes={flow.num_classes}, "
                          f"label_dropout={getattr(flow, 'label_dropout', 0.0)}, "
                          f"context={'None' if context is None else 'given'}.")
-    unguided = sorted({type(layer).__name__ for layer in walk(flow.flow_layers)
-                       if (getattr(layer, "conditioner", None) is not None
-                           or getattr(layer, "made", None) is not None)
-                       and not getattr(layer, "guidable", False)})
+    unguided = unguided_layers(flow)
     if unguided:
         raise ValueError(f"{flow.name}: guidance is supported by TarFlow's "
                          f"TransformerAutoregressive layers; this flow's {', '.join(unguided)} "
