@@ -138,7 +138,7 @@ def main(argv=None):
     total = args.steps or default_steps
     for item in filter(None, (args.tarflow or "").split(",")):
         key, value = item.split("=")
-        kwargs["tarflow"][key] = value if key == "mixing" else int(value)
+        kwargs["tarflow"][key] = {"mixing": str, "dropout": float}.get(key, int)(value)
     names = ["tarflow"] + [n for n in (args.baselines if args.baselines is not None
                                        else ("jet", "glow")) if kwargs.get(n) is not None]
     (x_train, _), (x_test, _) = loader()

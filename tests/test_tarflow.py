@@ -32,7 +32,7 @@ def blocks(flow):
 # -- the conditioner and the block --------------------------------------------------------
 
 def test_causal_transformer_sees_only_earlier_tokens_and_its_cache_is_the_same_map():
-    net = CausalTransformer(6, width=16, depth=2, num_heads=2)
+    net = CausalTransformer(6, width=16, depth=2, num_heads=2, dropout=0.5)  # while training
     rng = np.random.default_rng(0)
     x = tf.constant(rng.standard_normal((3, 5, 3)), tf.float32)
     context = tf.constant(rng.standard_normal((3, 2)), tf.float32)
@@ -53,6 +53,12 @@ def test_causal_transformer_sees_only_earlier_tokens_and_its_cache_is_the_same_m
         np.testing.assert_allclose(theta, out[:, t], rtol=1e-5, atol=1e-5)
         previous = x[:, t]
     assert not np.allclose(net(x, context + 1.0), out)
+    assert np.abs(net(x, context, training=True) - out).max() > 1e-3
+    block = layers.TransformerAutoregressive(width=16, depth=1, num_heads=2, dropout=0.5)
+    block(x)
+    randomize_weights(block, 1)
+    np.testing.assert_array_equal(block(x)[0], block(x)[0])
+    assert np.abs(block(x, training=True)[0] - block(x)[0]).max() > 1e-3
     with pytest.raises(ValueError, match="divisible by num_heads"):
         CausalTransformer(4, width=10, num_heads=4)
 

@@ -367,8 +367,11 @@ def cmd_train(args):
         schedule = keras.optimizers.schedules.CosineDecay(
             0.0, decay_steps=max(1, total - warmup), warmup_target=args.learning_rate,
             warmup_steps=warmup)
+        # TarFlow's Transformers train unstably without clipping (README, TarFlow).
+        clipnorm = 1.0 if args.model == "tarflow" else None
         # An execution never spans epochs (a repeated folder dataset would run on).
-        flow.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile=args.jit,
+        flow.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=clipnorm),
+                     jit_compile=args.jit,
                      steps_per_execution=min(10, steps_per_epoch))
     print(f"tfp-flows: {flow.name} with {flow.count_params():,} parameters on {args.data} "
           f"({num_train // (1 + (mirrored and not folder))} train"

@@ -64,6 +64,7 @@ class TransformerAutoregressive(FlowBijector):
         reverse: run over the tokens in reverse order.
         log_scale_bound: ``c > 0`` of the bounded log-scale; default 3.
         use_cache: sample with the key/value cache (default) or without it.
+        training: run the conditioner's parallel pass in training mode (its dropout).
 
     Raises:
         ValueError: a conditioner that is not callable, inputs that are not tokens
@@ -71,7 +72,7 @@ class TransformerAutoregressive(FlowBijector):
     """
 
     def __init__(self, conditioner, context=None, reverse: bool = False,
-                 log_scale_bound: float = 3.0, use_cache: bool = True,
+                 log_scale_bound: float = 3.0, use_cache: bool = True, training: bool = False,
                  validate_args: bool = False, name: str = "TransformerAutoregressive"):
         parameters = dict(locals())
         if not callable(conditioner):
@@ -82,6 +83,7 @@ class TransformerAutoregressive(FlowBijector):
         self._reverse = bool(reverse)
         self._bound = check_affine_args(name, log_scale_bound, "tanh")[0]
         self._use_cache = bool(use_cache)
+        self._training = bool(training)
         super().__init__(forward_min_event_ndims=2, validate_args=validate_args,
                          parameters=parameters, name=name)
 
@@ -135,7 +137,8 @@ class TransformerAutoregressive(FlowBijector):
         return tuple(c + w * (c - u) for c, u in (tf.split(shift, 2), tf.split(alpha, 2)))
 
     def _theta(self, x):
-        return self._conditioner(self._twice(x), **self._context_kwargs())
+        training = {"training": True} if self._training else {}
+        return self._conditioner(self._twice(x), **training, **self._context_kwargs())
 
     def _inverse_and_log_det(self, x):
         x, batch_shape = self._flat(x)

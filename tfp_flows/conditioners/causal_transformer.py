@@ -18,10 +18,10 @@ class _CausalBlock(PreNormBlock):
     (Keras' own projections and attention kernel, so both paths are one map).
     """
 
-    def call(self, h):
+    def call(self, h, training=False):
         y = self.norm_attention(h)
-        h = h + self.attention(y, y, use_causal_mask=True)
-        return h + self.mlp_out(self.mlp_in(self.norm_mlp(h)))
+        h = h + self.drop(self.attention(y, y, use_causal_mask=True), training=training)
+        return h + self.drop(self.mlp_out(self.mlp_in(self.norm_mlp(h))), training=training)
 
     def step(self, h, index, keys, values):
         """``h``: ``[B, 1, width]`` at position ``index``; ``keys``, ``values``: this
@@ -79,6 +79,8 @@ class CausalTransformer(TransformerTrunk):
         depth: number of Transformer blocks.
         num_heads: attention heads.
         mlp_ratio: hidden size of the MLP over ``width``.
+        dropout: rate of the dropout after each attention and MLP branch while training
+            (``call(..., training=True)``); ``step`` (sampling) never drops.
     """
 
     block = _CausalBlock
@@ -110,7 +112,7 @@ class CausalTransformer(TransformerTrunk):
         context = tf.reshape(tf.cast(context, self.compute_dtype), [-1, tf.shape(context)[-1]])
         return self.context_projection(context)[:, None, :]
 
-    def call(self, x, context=None):
+    def call(self, x, context=None, training=False):
         batch_shape = tf.shape(x)[:-2]  # any number of batch axes, folded into one
         tokens, size = x.shape[-2], x.shape[-1]
         x = tf.reshape(tf.cast(x, self.compute_dtype), [-1, tokens, size])
@@ -119,7 +121,7 @@ class CausalTransformer(TransformerTrunk):
         h = tf.concat([start, self.embed(x[:, :-1])], axis=1)  # position t sees token t - 1
         h = h + tf.cast(self.position, self.compute_dtype) + self._context(context)
         for block in self.blocks:
-            h = block(h)
+            h = block(h, training=training)
         out = self.head(self.norm_out(h))
         return tf.reshape(out, tf.concat([batch_shape, [tokens, self.output_size]], 0))
 

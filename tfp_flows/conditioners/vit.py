@@ -8,15 +8,18 @@ import tensorflow as tf
 
 
 class PreNormBlock(keras.layers.Layer):
-    """Pre-LayerNorm Transformer block: ``h += MHA(LN(h)); h += MLP(LN(h))``.
+    """Pre-LayerNorm Transformer block: ``h += MHA(LN(h)); h += MLP(LN(h))``, each branch
+    followed by dropout at rate ``dropout`` while training (none by default).
 
     Built and serialised by its `ViT` or `CausalTransformer` (which pass every argument),
     never alone.
     """
 
-    def __init__(self, width: int, num_heads: int, mlp_ratio: int, **kwargs):
+    def __init__(self, width: int, num_heads: int, mlp_ratio: int, dropout: float = 0.0,
+                 **kwargs):
         super().__init__(**kwargs)
         policy = self.dtype_policy
+        self.drop = keras.layers.Dropout(dropout, dtype=policy, name="dropout")
         self.norm_attention = keras.layers.LayerNormalization(epsilon=1e-6, dtype=policy,
                                                               name="norm_attention")
         self.attention = keras.layers.MultiHeadAttention(num_heads, width // num_heads,
@@ -34,10 +37,10 @@ class PreNormBlock(keras.layers.Layer):
         self.mlp_in.build(sequence_shape)
         self.mlp_out.build(tuple(sequence_shape[:-1]) + (self.mlp_in.units,))
 
-    def call(self, h):
+    def call(self, h, training=False):
         y = self.norm_attention(h)
-        h = h + self.attention(y, y)
-        return h + self.mlp_out(self.mlp_in(self.norm_mlp(h)))
+        h = h + self.drop(self.attention(y, y), training=training)
+        return h + self.drop(self.mlp_out(self.mlp_in(self.norm_mlp(h))), training=training)
 
 
 class TransformerTrunk(keras.layers.Layer):
@@ -49,9 +52,12 @@ class TransformerTrunk(keras.layers.Layer):
     block = PreNormBlock
 
     def __init__(self, output_size: int, width: int = 64, depth: int = 2, num_heads: int = 4,
-                 mlp_ratio: int = 4, **kwargs):
+                 mlp_ratio: int = 4, dropout: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         name = type(self).__name__
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"{name}: expected 0 <= dropout < 1; got {dropout}.")
+        self.dropout = float(dropout)
         if int(output_size) < 1 or int(depth) < 1 or int(num_heads) < 1 or int(mlp_ratio) < 1:
             raise ValueError(f"{name}: expected output_size, depth, num_heads and mlp_ratio "
                              f">= 1; got {output_size}, {depth}, {num_heads}, {mlp_ratio}.")
@@ -66,8 +72,8 @@ class TransformerTrunk(keras.layers.Layer):
         policy = self.dtype_policy
         self.embed = keras.layers.Dense(self.width, dtype=policy, name="embed")
         self.context_projection = keras.layers.Dense(self.width, dtype=policy, name="context")
-        self.blocks = [self.block(self.width, self.num_heads, self.mlp_ratio, dtype=policy,
-                                  name=f"block_{i}") for i in range(self.depth)]
+        self.blocks = [self.block(self.width, self.num_heads, self.mlp_ratio, self.dropout,
+                                  dtype=policy, name=f"block_{i}") for i in range(self.depth)]
         self.norm_out = keras.layers.LayerNormalization(epsilon=1e-6, dtype=policy,
                                                         name="norm_out")
         self.head = keras.layers.Dense(self.output_size, kernel_initializer="zeros",
@@ -83,7 +89,8 @@ class TransformerTrunk(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "output_size": self.output_size, "width": self.width,
-                "depth": self.depth, "num_heads": self.num_heads, "mlp_ratio": self.mlp_ratio}
+                "depth": self.depth, "num_heads": self.num_heads, "mlp_ratio": self.mlp_ratio,
+                "dropout": self.dropout}
 
 
 @keras.saving.register_keras_serializable(package="tfp_flows")
@@ -132,6 +139,9 @@ class ViT(TransformerTrunk):
     def __init__(self, output_size: int, width: int = 64, depth: int = 2, num_heads: int = 4,
                  mlp_ratio: int = 4, context_as_token: bool = False, **kwargs):
         super().__init__(output_size, width, depth, num_heads, mlp_ratio, **kwargs)
+        if self.dropout:
+            raise ValueError(f"ViT: dropout is not used by Jet's couplings; expected 0; got "
+                             f"{self.dropout}.")
         self.context_as_token = bool(context_as_token)
 
     def build(self, x_shape, context_shape=None):

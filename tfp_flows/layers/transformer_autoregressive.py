@@ -26,6 +26,7 @@ class TransformerAutoregressive(FlowLayer):
         log_scale_bound: ``c`` of the bounded log-scale ``alpha = c tanh(r / c)``.
         use_cache: sample with the key/value cache (default); False runs the whole
             Transformer once per token (slower; the same numbers).
+        dropout: rate of the Transformer's dropout while training (`CausalTransformer`).
 
     Examples:
         >>> import numpy as np
@@ -40,7 +41,7 @@ class TransformerAutoregressive(FlowLayer):
 
     def __init__(self, width: int = 64, depth: int = 2, num_heads: int = 4, mlp_ratio: int = 4,
                  reverse: bool = False, log_scale_bound: float = 3.0, use_cache: bool = True,
-                 **kwargs):
+                 dropout: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.width, self.depth, self.num_heads = int(width), int(depth), int(num_heads)
         self.mlp_ratio = int(mlp_ratio)
@@ -48,11 +49,15 @@ class TransformerAutoregressive(FlowLayer):
         self.log_scale_bound = check_affine_args("TransformerAutoregressive",
                                                  log_scale_bound, "tanh")[0]
         self.use_cache = bool(use_cache)
+        self.dropout = float(dropout)
         # Follows the global (mixed precision) policy unless this layer was given another
         # dtype than float32 (float64 for checks).
         dtype = None if self.dtype_policy.name == "float32" else self.dtype_policy
         self.conditioner = None
         self._conditioner_args = (self.width, self.depth, self.num_heads, self.mlp_ratio, dtype)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"TransformerAutoregressive: expected 0 <= dropout < 1; got "
+                             f"{dropout}.")
 
     def build(self, input_shape):
         if len(input_shape) != 3 or None in tuple(input_shape[1:]):
@@ -61,15 +66,17 @@ class TransformerAutoregressive(FlowLayer):
         if self.conditioner is None:
             width, depth, heads, ratio, dtype = self._conditioner_args
             self.conditioner = CausalTransformer(2 * int(input_shape[-1]), width, depth, heads,
-                                                 ratio, dtype=dtype, name="transformer")
+                                                 ratio, self.dropout, dtype=dtype,
+                                                 name="transformer")
 
     def bijector(self, context=None, training=False):
         return bijectors.TransformerAutoregressive(
             self.conditioner, context, reverse=self.reverse,
-            log_scale_bound=self.log_scale_bound, use_cache=self.use_cache)
+            log_scale_bound=self.log_scale_bound, use_cache=self.use_cache,
+            training=training and self.dropout > 0)
 
     def get_config(self):
         return {**super().get_config(), "width": self.width, "depth": self.depth,
                 "num_heads": self.num_heads, "mlp_ratio": self.mlp_ratio,
                 "reverse": self.reverse, "log_scale_bound": self.log_scale_bound,
-                "use_cache": self.use_cache}
+                "use_cache": self.use_cache, "dropout": self.dropout}

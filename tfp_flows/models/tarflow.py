@@ -13,8 +13,7 @@ def tarflow_layers(image_shape, num_blocks: int = 8, layers_per_block: int = 1,
                    patch_size: int | None = None, width: int = 64, num_heads: int = 4,
                    num_values: int | None = 256, noise_std: float = 0.0,
                    log_scale_bound: float = 3.0, mixing: bool | str = False,
-                   seed: int | None = 0,
-                   dtype=None) -> list:
+                   seed: int | None = 0, dtype=None, dropout: float = 0.0) -> list:
     """The flow layers of `TarFlow` (data first); the arguments are those of `TarFlow`."""
     image_shape = tuple(int(n) for n in image_shape)
     patch_size = default_patch_size(image_shape) if patch_size is None else int(patch_size)
@@ -38,7 +37,7 @@ def tarflow_layers(image_shape, num_blocks: int = 8, layers_per_block: int = 1,
                                    name=f"mixing_{index}", **kwargs))
         flow_layers.append(layers.TransformerAutoregressive(
             width, int(layers_per_block), num_heads, reverse=index % 2 == 1,
-            log_scale_bound=log_scale_bound, name=f"block_{index}", **kwargs))
+            log_scale_bound=log_scale_bound, dropout=dropout, name=f"block_{index}", **kwargs))
     flow_layers.append(layers.Unpatchify(image_shape, patch_size, **kwargs))
     return flow_layers
 
@@ -47,8 +46,8 @@ def TarFlow(image_shape, num_blocks: int = 8, layers_per_block: int = 1,  # noqa
             patch_size: int | None = None, width: int = 64, num_heads: int = 4,
             num_values: int | None = 256, noise_std: float = 0.0, context_shape=None,
             num_classes=None, embedding_dim: int = 16, label_dropout: float = 0.0,
-            log_scale_bound: float = 3.0, mixing: bool | str = False, seed: int | None = 0,
-            dtype=None, name: str = "tarflow",
+            log_scale_bound: float = 3.0, mixing: bool | str = False, dropout: float = 0.0,
+            seed: int | None = 0, dtype=None, name: str = "tarflow",
             **kwargs) -> Flow:
     """TarFlow: Transformer autoregressive blocks over the patch tokens of an image.
 
@@ -115,13 +114,14 @@ def TarFlow(image_shape, num_blocks: int = 8, layers_per_block: int = 1,  # noqa
             ``"orthogonal"`` (a fixed random rotation, `layers.OrthogonalMixing`), or
             ``"lu"`` (a learned LU-form matrix, `layers.TokenLULinear`, log-det
             ``T sum(log_scale)``).
+        dropout: rate of each Transformer's dropout while training (0: none).
         seed: seed of the dequantization, the rotations and the training noise.
         dtype: dtype of the flow layers and Transformers (default: the Keras policy).
     """
     reject_unknown_kwargs("TarFlow", kwargs)
     flow_layers = tarflow_layers(image_shape, num_blocks, layers_per_block, patch_size, width,
                                  num_heads, num_values, noise_std, log_scale_bound, mixing, seed,
-                                 dtype)
+                                 dtype, dropout)
     return Flow(flow_layers, tuple(int(n) for n in image_shape), context_shape=context_shape,
                 num_classes=num_classes, embedding_dim=embedding_dim,
                 label_dropout=label_dropout, name=name)
