@@ -28,6 +28,10 @@ class TransformerAutoregressive(FlowLayer):
             Transformer once per token (slower; the same numbers).
         dropout: rate of the Transformer's dropout while training (`CausalTransformer`).
 
+    Raises:
+        ValueError: a dropout rate outside ``[0, 1)``, a log-scale bound that is not
+            positive, or inputs that are not tokens ``(batch, T, d)`` of known sizes.
+
     Examples:
         >>> import numpy as np
         >>> layer = TransformerAutoregressive(width=16, depth=1, num_heads=2)
