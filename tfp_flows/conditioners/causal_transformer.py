@@ -18,10 +18,7 @@ class _CausalBlock(PreNormBlock):
     (Keras' own projections and attention kernel, so both paths are one map).
     """
 
-    def call(self, h, training=False):
-        y = self.norm_attention(h)
-        h = h + self.drop(self.attention(y, y, use_causal_mask=True), training=training)
-        return h + self.drop(self.mlp_out(self.mlp_in(self.norm_mlp(h))), training=training)
+    causal = True
 
     def step(self, h, index, keys, values):
         """``h``: ``[B, 1, width]`` at position ``index``; ``keys``, ``values``: this

@@ -9,7 +9,8 @@ import tensorflow as tf
 
 class PreNormBlock(keras.layers.Layer):
     """Pre-LayerNorm Transformer block: ``h += MHA(LN(h)); h += MLP(LN(h))``, each branch
-    followed by dropout at rate ``dropout`` while training (none by default).
+    followed by dropout at rate ``dropout`` while training (none by default); with the
+    class attribute ``causal`` each position attends to itself and earlier ones only.
 
     Built and serialised by its `ViT` or `CausalTransformer` (which pass every argument),
     never alone.
@@ -37,9 +38,11 @@ class PreNormBlock(keras.layers.Layer):
         self.mlp_in.build(sequence_shape)
         self.mlp_out.build(tuple(sequence_shape[:-1]) + (self.mlp_in.units,))
 
+    causal = False  # attention to earlier positions only (`CausalTransformer`'s blocks)
+
     def call(self, h, training=False):
         y = self.norm_attention(h)
-        h = h + self.drop(self.attention(y, y), training=training)
+        h = h + self.drop(self.attention(y, y, use_causal_mask=self.causal), training=training)
         return h + self.drop(self.mlp_out(self.mlp_in(self.norm_mlp(h))), training=training)
 
 
