@@ -34,12 +34,14 @@ thread.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+import types
 
 import keras
 import numpy as np
@@ -47,9 +49,11 @@ import tensorflow as tf
 
 import tfp_flows
 from benchmarks import _common
+from tfp_flows import bijectors
 from tfp_flows.conditioners import MADE
 from tfp_flows.conditioners.mlp import hidden_initializers
 from tfp_flows.layers import masked_autoregressive
+from tfp_flows.models import builders
 from tfp_flows.simulators import (
     gaussian_linear,
     gaussian_linear_nll,
@@ -137,6 +141,38 @@ def _maf(made=None, **kwargs):
     return make
 
 
+def _sample_direction(make):
+    """The flow of ``make`` with every spline of the earlier arrangement, ``g`` in the
+    sampling direction and ``g^-1`` in the density (`SplineTransform(direction="sample")`)."""
+    return _with_spline(functools.partial(bijectors.SplineTransform, direction="sample"), make)
+
+
+class LatentAffineSpline(bijectors.SplineTransform):
+    """Tried and not kept: the affine map on the latent side of the spline, ``z = (g(x) -
+    t) exp(-s)`` (sampling ``x = g^-1(t + exp(s) z)``)."""
+
+    def forward(self, z, params):
+        u, affine_log_det = bijectors.AffineTransform().forward(z, params[:2])
+        x, log_det = super(bijectors.SplineTransform, self).inverse(u, params[2:])  # g^-1
+        return x, log_det + affine_log_det
+
+    def inverse(self, x, params):
+        u, log_det = super(bijectors.SplineTransform, self).forward(x, params[2:])  # g
+        z, affine_log_det = bijectors.AffineTransform().inverse(u, params[:2])
+        return z, log_det + affine_log_det
+
+
+def _with_spline(spline, make):
+    """The flow of ``make`` with ``spline(num_bins, bound, ...)`` for its splines."""
+    def build(d, c):
+        builders.bijectors = types.SimpleNamespace(**{**vars(bijectors), "SplineTransform": spline})
+        try:
+            return make(d, c)
+        finally:
+            builders.bijectors = bijectors
+    return build
+
+
 # Ablation rows: name -> flow factory (d, c) -> Flow.
 VARIANTS = {
     "nsf": _nsf(), "maf": _maf(),
@@ -173,6 +209,19 @@ VARIANTS = {
     # one. "affine_spline" rows: `NSF`'s autoregressive steps (an affine map, then a spline)
     # at other bins and bounds ("nsf ActNorm" and "nsf no ActNorm" at its own).
     "affine_spline B5 no ActNorm": _nsf(num_bins=8, bound=5.0, actnorm=False),
+    "affine_spline B5 K16": _nsf(num_bins=16, bound=5.0),
+    "affine_spline B5 K12": _nsf(num_bins=12, bound=5.0),
+    # Since this version the splines of MAF / NSF (AR) evaluate g in the density direction
+    # (nflows' and zuko's arrangement); "... sample-direction" rows: the earlier one.
+    "nsf sample-direction": _sample_direction(_nsf()),
+    "affine_spline B4 K16": _nsf(num_bins=16, bound=4.0),
+    "affine_spline B4 K16 sample-direction": _sample_direction(_nsf(num_bins=16, bound=4.0)),
+    "affine_spline latent B5 K8": _with_spline(LatentAffineSpline, _nsf(num_bins=8, bound=5.0)),
+    "affine_spline latent B4 K16": _with_spline(LatentAffineSpline, _nsf(num_bins=16, bound=4.0)),
+    "affine_spline B5 no ActNorm sample-direction": _sample_direction(
+        _nsf(num_bins=8, bound=5.0, actnorm=False)),
+    "maf_spline B5 no ActNorm sample-direction": _sample_direction(
+        _maf(transform="spline", bound=5.0, actnorm=False)),
     "affine_spline standardize": lambda d, c: _nsf(num_bins=8, bound=3.0, standardize=True,
                                                    actnorm=d > 2)(d, c),
 }

@@ -256,7 +256,7 @@ def Glow(image_shape, num_levels: int = 2, num_steps: int = 4,  # noqa: N802
 
 
 def NSF(event_size: int, num_steps: int = 8, hidden_units=(64, 64),  # noqa: N802
-        num_bins: int = 16, bound: float = 4.0, activation: str = "relu",
+        num_bins: int = 16, bound: float | None = None, activation: str = "relu",
         actnorm: bool | None = None, autoregressive: bool | None = None,
         context_shape=None, num_classes=None, embedding_dim: int = 16,
         standardize: bool = STANDARDIZE, context_encoder=None, seed: int | None = 0,
@@ -275,7 +275,7 @@ def NSF(event_size: int, num_steps: int = 8, hidden_units=(64, 64),  # noqa: N80
     - Autoregressive, RQ-NSF (AR) (``autoregressive=True``; the default with a context,
       and for a 1-D event): ``num_steps`` of [ActNorm,] `MaskedAutoregressive` steps
       whose MADE gives entry ``i`` an affine map and a spline from the context and the
-      entries before it (``SplineTransform(affine=True)``: ``z_i = g^-1((x_i - t)
+      entries before it (``SplineTransform(affine=True)``: ``z_i = g((x_i - t)
       exp(-s))``), in natural and reversed order by turns. Density is one MADE pass per
       step, sampling ``d``. Conditional densities are mostly low-dimensional (a
       posterior over a few parameters), where this arrangement learns faster: on five
@@ -292,7 +292,10 @@ def NSF(event_size: int, num_steps: int = 8, hidden_units=(64, 64),  # noqa: N80
         num_steps: number of couplings or autoregressive steps.
         hidden_units: widths of each conditioner (`MLP` or `MADE`).
         num_bins: ``K``, bins of each spline.
-        bound: ``B``: the splines act on ``[-B, B]``.
+        bound: ``B``: the splines act on ``[-B, B]``. None (default): 4 for the coupling
+            flow, 5 for the autoregressive one, whose affine maps place each entry first
+            (slcp 3.645 nats against 3.704 at 4, two moons -3.341 against -3.423, mean
+            of 6 seeds; ``docs/conditional.md``).
         activation: hidden activation of the conditioners.
         actnorm: put an `ActNorm` first in every step. None (default): on for the
             coupling flow and for a 1-D event, off for the autoregressive flow of
@@ -321,10 +324,12 @@ def NSF(event_size: int, num_steps: int = 8, hidden_units=(64, 64),  # noqa: N80
     if int(event_size) < 1 or int(num_steps) < 1:
         raise ValueError(f"NSF: expected event_size >= 1 and num_steps >= 1; got "
                          f"event_size={event_size}, num_steps={num_steps}.")
-    bijectors.check_spline_args("NSF", num_bins, bound)
     conditional = context_shape is not None or num_classes is not None
     if autoregressive is None:
         autoregressive = conditional or int(event_size) == 1
+    if bound is None:
+        bound = 5.0 if autoregressive else 4.0
+    bijectors.check_spline_args("NSF", num_bins, bound)
     if not autoregressive and int(event_size) == 1:
         raise ValueError("NSF: a 1-D event has no half to couple; expected "
                          "autoregressive=None or True for event_size=1.")
