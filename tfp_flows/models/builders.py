@@ -280,7 +280,7 @@ def NSF(event_size: int, num_steps: int = 8, hidden_units=(64, 64),  # noqa: N80
       step, sampling ``d``. Conditional densities are mostly low-dimensional (a
       posterior over a few parameters), where this arrangement learns faster: on five
       inference tasks at 3 steps of 128x128 (``docs/conditional.md``) it is ahead of the
-      coupling flow on every one (slcp 3.79 against 4.52 nats, gaussian_linear -0.671
+      coupling flow on every one (slcp 3.68 against 4.52 nats, gaussian_linear -0.666
       against -0.608).
 
     A 1-D event has no half to condition on: it is always autoregressive (the MADE's
