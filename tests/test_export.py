@@ -97,6 +97,14 @@ def test_every_signature_matches_the_model_without_the_package(kind, tmp_path, d
     np.testing.assert_allclose(out["decode.x"], flow.decode(z, c), rtol=1e-5, atol=1e-4)
     np.testing.assert_array_equal(out["sample.x"],
                                   flow.sample(5, context=one_context, seed=11, temperature=0.8))
+    if kind == "glow_labels":  # the served graph refuses what the flow refuses
+        served = tf.saved_model.load(str(model_dir)).signatures["log_prob"]
+        pixels = x[:2].copy()
+        pixels[0, 0, 0, 0] = 40.0
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"whole pixel values in \[0, 17\)"):
+            served(x=tf.constant(pixels), context=tf.constant(context[:2]))
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"integers in \[0, 10\)"):
+            served(x=tf.constant(x[:2]), context=tf.constant([1, 12], tf.int64))
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,6 @@ with mirrored.scope():
     glow = tfp_flows.Glow((8, 8, 1), num_steps=1, hidden_channels=8, num_values=17, num_classes=10)
     glow.compile(optimizer="adam", jit_compile=True, steps_per_execution=4)  # set to 1
 glow_loss = glow.fit(images, labels, batch_size=32, epochs=1, verbose=0).history["loss"]
-glow.export(f"{out_dir}/glow_export")
 keras.mixed_precision.set_global_policy("mixed_bfloat16")
 with mirrored.scope():
     mixed = tfp_flows.RealNVP(2, num_steps=2, hidden_units=(16,))
