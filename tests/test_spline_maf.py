@@ -96,6 +96,7 @@ def test_zero_parameters_are_the_identity():
         np.testing.assert_allclose(value, x, atol=2e-6)
         np.testing.assert_allclose(log_det, 0.0, atol=2e-6)
 
+
 def test_spline_direction_evaluates_g_where_it_says():
     rng = np.random.default_rng(3)
     x = tf.constant(rng.uniform(-4, 4, (50, 2)), tf.float32)
@@ -103,14 +104,14 @@ def test_spline_direction_evaluates_g_where_it_says():
     g = _spline.RationalQuadraticSpline(K, B)
     density = bijectors.SplineTransform(K, B, affine=True)
     sample = bijectors.SplineTransform(K, B, affine=True, direction="sample")
-    u = (x - params[0]) * tf.exp(-2.0 * tf.tanh(params[1] / 2.0))
+    s = 2.0 * tf.tanh(params[1] / 2.0)  # the affine map's log-scale
+    u = (x - params[0]) * tf.exp(-s)
     # "density": z = g((x - t) exp(-s)); "sample": z = g^-1((x - t) exp(-s))
     for transform, spline in ((density, g.forward), (sample, g.inverse)):
         z, log_det = transform.inverse(x, params)
         want_z, want_log_det = spline(u, params[2:])
         np.testing.assert_allclose(z, want_z, rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(log_det, want_log_det - 2.0 * tf.tanh(params[1] / 2.0),
-                                   rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(log_det, want_log_det - s, rtol=1e-5, atol=1e-5)
         x_back, forward_log_det = transform.forward(z, params)
         np.testing.assert_allclose(x_back, x, rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(forward_log_det, -log_det, rtol=1e-4, atol=1e-4)
@@ -120,7 +121,6 @@ def test_spline_direction_evaluates_g_where_it_says():
     assert masked_autoregressive.transform_from_config(config).direction == "sample"
     with pytest.raises(ValueError, match="direction in \\['density', 'sample'\\]"):
         bijectors.SplineTransform(K, B, direction="forward")
-
 
 
 # -- MADE ------------------------------------------------------------------------------------

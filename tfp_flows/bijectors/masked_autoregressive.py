@@ -24,9 +24,10 @@ class SplineTransform(RationalQuadraticSpline):
     - ``"sample"``: sampling is ``x = g(z)`` and the density ``z = g^-1(x)`` (the
       arrangement of earlier versions; configs saved without ``direction`` load it).
 
-    Both give the same family of maps but learn differently: on the SLCP inference task
-    the density arrangement reaches 3.62 nats against 3.69 (mean of 6 seeds;
-    ``docs/conditional.md``).
+    The two are different families of monotone maps (the inverse of a rational-quadratic
+    spline is not one) with the same parameters and costs, and they learn differently:
+    on the SLCP inference task the density arrangement reaches 3.62 nats against 3.69
+    (mean of 6 seeds; ``docs/conditional.md``).
 
     ``affine=True`` adds an affine map, ``3K + 1`` params (``t``, ``r`` first), with
     ``s = 2 tanh(r / 2)`` (`AffineTransform`) on the data side of the spline: the
