@@ -1,4 +1,6 @@
-"""The tfp-flows command end to end, as a subprocess, on tiny settings."""
+"""The tfp-flows command end to end on tiny settings: training as a subprocess (the console
+script, as a shell runs it), the other commands in-process through ``cli.main`` (what the
+console script calls), which spares each a start of TensorFlow."""
 
 import json
 import os
@@ -20,6 +22,18 @@ def tfp_flows_cmd(*args, cwd):
     exe = shutil.which("tfp-flows") or os.path.join(os.path.dirname(sys.executable), "tfp-flows")
     return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, cwd=cwd,
                           timeout=600)
+
+
+def tfp_flows_main(*args, cwd, capsys):
+    """``(exit status, stdout, stderr)`` of ``cli.main(args)`` run in ``cwd``."""
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        code = cli.main([str(arg) for arg in args])
+    finally:
+        os.chdir(here)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -50,34 +64,35 @@ def test_train_writes_model_history_pictures_export_and_prints_scores(trained):
     assert not list(out.parent.glob(".run.partial-*"))
 
 
-def test_train_glow_on_integer_images(workdir):
-    result = tfp_flows_cmd("train", "--data", "pixels.npy", *TINY, "--num-levels", "1",
-                           "--out", "images", cwd=workdir)
-    assert result.returncode == 0, result.stderr
+def test_train_glow_on_integer_images(workdir, capsys):
+    code, _, err = tfp_flows_main("train", "--data", "pixels.npy", *TINY, "--num-levels", "1",
+                                  "--out", "images", cwd=workdir, capsys=capsys)
+    assert code == 0, err
     for name in ("samples.png", "temperatures.png", "normalizing.png", "interpolation.png"):
         assert (workdir / "images" / name).exists(), name
     flow = tfp_flows.io.load_flow(workdir / "images" / "model.keras")
     assert flow.discrete and flow.num_values == 4
-    sampled = tfp_flows_cmd("sample", workdir / "images" / "model.keras", "-n", "8",
-                            "--out", "image-draws", cwd=workdir)
-    assert sampled.returncode == 0, sampled.stderr
+    code, _, err = tfp_flows_main("sample", workdir / "images" / "model.keras", "-n", "8",
+                                  "--out", "image-draws", cwd=workdir, capsys=capsys)
+    assert code == 0, err
     for name in ("samples.png", "temperatures.png", "normalizing.png"):
         assert (workdir / "image-draws" / name).exists(), name
 
 
-def test_evaluate_sample_export(trained, workdir):
+def test_evaluate_sample_export(trained, workdir, capsys):
     out, _ = trained
-    evaluated = tfp_flows_cmd("evaluate", out / "model.keras", "--data", "table.csv", cwd=workdir)
-    assert evaluated.returncode == 0 and "test NLL" in evaluated.stdout, evaluated.stderr
+    code, stdout, err = tfp_flows_main("evaluate", out / "model.keras", "--data", "table.csv",
+                                       cwd=workdir, capsys=capsys)
+    assert code == 0 and "test NLL" in stdout, err
     metrics = json.loads((out / "metrics.json").read_text())
-    assert f"{metrics['test_nll']:.4f}" in evaluated.stdout  # same split, same score
-    sampled = tfp_flows_cmd("sample", out / "model.keras", "-n", "16", "--temperature", "0.5",
-                            "--out", "draws", cwd=workdir)
-    assert sampled.returncode == 0, sampled.stderr
+    assert f"{metrics['test_nll']:.4f}" in stdout  # same split, same score
+    code, _, err = tfp_flows_main("sample", out / "model.keras", "-n", "16", "--temperature",
+                                  "0.5", "--out", "draws", cwd=workdir, capsys=capsys)
+    assert code == 0, err
     assert np.load(workdir / "draws" / "samples.npy").shape == (16, 3)
-    exported = tfp_flows_cmd("export", out / "model.keras", "--out", "served", "--next-version",
-                             cwd=workdir)
-    assert exported.returncode == 0, exported.stderr
+    code, _, err = tfp_flows_main("export", out / "model.keras", "--out", "served",
+                                  "--next-version", cwd=workdir, capsys=capsys)
+    assert code == 0, err
     assert (workdir / "served" / "1" / "saved_model.pb").exists()
 
 

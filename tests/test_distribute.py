@@ -36,6 +36,15 @@ def test_mirrored_strategy_matches_one_device_and_saves_and_exports(tmp_path):
     np.testing.assert_allclose(*report["steps_asked_losses"], rtol=1e-4)
     assert np.all(np.isfinite(report["glow_loss"])) and np.all(np.isfinite(report["mixed_loss"]))
     assert (tmp_path / "mirrored_export" / "1" / "saved_model.pb").exists()
+    # Inverse backprop on two replicas (per-replica XLA) makes autodiff's one-device update.
+    # The floor of tests/test_inverse_backprop.py: 1e-4 relative (Frobenius) on every weight.
+    store = [np.array(w) for w in report["single_store"]]
+    inverse = [np.array(w) for w in report["mirrored_inverse"]]
+    assert len(store) == len(inverse) > 0
+    largest = max(np.linalg.norm(w) for w in store)
+    assert largest > 0
+    for want, got in zip(store, inverse):  # a zero gradient: compared at 1e-3 of the largest
+        assert np.linalg.norm(got - want) / max(np.linalg.norm(want), 1e-3 * largest) < 1e-4
 
 
 def free_ports(count):

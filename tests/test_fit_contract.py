@@ -43,7 +43,7 @@ class RecordingFlow(tfp_flows.Flow):
 
 def make_flow():
     keras.utils.set_random_seed(0)
-    layers = tfp_flows.RealNVP(D, num_steps=2, hidden_units=(8,), seed=0).flow_layers
+    layers = tfp_flows.RealNVP(D, num_steps=1, hidden_units=(8,), seed=0).flow_layers
     return RecordingFlow(layers, (D,), name="recording")
 
 

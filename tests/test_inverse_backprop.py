@@ -161,42 +161,6 @@ def test_fit_fused_xla_steps_make_the_same_updates():
     assert relative_errors(deltas["store"], deltas["inverse"]).max() < RTOL
 
 
-MIRRORED = textwrap.dedent("""
-    import json
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    import keras, numpy as np, tfp_flows
-    from tfp_flows.testing import randomize_weights
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(16, 4)).astype(np.float32)
-    labels = rng.integers(0, 3, 16)
-    def deltas(strategy, backprop):
-        keras.utils.set_random_seed(0)
-        with strategy.scope():  # a small flow: XLA compiles it per replica
-            flow = tfp_flows.RealNVP(4, num_steps=2, hidden_units=(8,), num_classes=3)
-            randomize_weights(flow, 0, 0.05)
-            flow.compile(optimizer=keras.optimizers.SGD(0.01), jit_compile=True,
-                         backprop=backprop)
-        before = [v.numpy() for v in flow.trainable_variables]
-        flow.fit(x, labels, batch_size=16, epochs=1, shuffle=False, verbose=0)
-        return [(v.numpy() - b).tolist() for v, b in zip(flow.trainable_variables, before)]
-    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    print(json.dumps({"replicas": mirrored.num_replicas_in_sync,
-                      "single_store": deltas(tf.distribute.get_strategy(), "store"),
-                      "mirrored_inverse": deltas(mirrored, "inverse")}))
-""")
-
-
-def test_mirrored_strategy_matches_one_device(tmp_path):
-    """Two replicas (per-replica XLA), inverse backprop, against one device with autodiff."""
-    report = run_script(tmp_path, MIRRORED)
-    assert report["replicas"] == 2
-    errors = relative_errors([np.array(d) for d in report["single_store"]],
-                             [np.array(d) for d in report["mirrored_inverse"]])
-    assert errors.max() < RTOL
-
-
 MEMORY = textwrap.dedent("""
     import glob, json, os, re, shutil, tempfile
     dump = tempfile.mkdtemp(prefix="xla_dump_")

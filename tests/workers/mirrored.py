@@ -1,4 +1,8 @@
-"""Trains the same flows on one device and on two logical CPU devices; prints JSON."""
+"""Trains the same flows on one device and on two logical CPU devices; prints JSON.
+
+Also inverse backprop (`compile(backprop="inverse")`) on two replicas against autodiff
+on one device (tests/test_distribute.py asserts it).
+"""
 
 import json
 import sys
@@ -62,7 +66,28 @@ def steps_asked(strategy):
 
 (one_steps, one_losses), (two_steps, two_losses) = (
     steps_asked(tf.distribute.get_strategy()), steps_asked(mirrored))
+
+
+def deltas(strategy, backprop):
+    """One SGD step's weight changes of a labelled RealNVP (XLA compiles it per replica)."""
+    from tfp_flows.testing import randomize_weights
+
+    rng = np.random.default_rng(0)
+    x, labels = rng.normal(size=(16, 4)).astype(np.float32), rng.integers(0, 3, 16)
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+        flow = tfp_flows.RealNVP(4, num_steps=2, hidden_units=(8,), num_classes=3)
+        randomize_weights(flow, 0, 0.05)
+        flow.compile(optimizer=keras.optimizers.SGD(0.01), jit_compile=True, backprop=backprop)
+    before = [v.numpy() for v in flow.trainable_variables]
+    flow.fit(x, labels, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    return [(v.numpy() - b).tolist() for v, b in zip(flow.trainable_variables, before)]
+
+
 print(json.dumps({"steps_asked": [one_steps, two_steps], "steps_asked_losses": [one_losses,
                                                                                  two_losses],
                   "single": single, "mirrored": both, "replicas": mirrored.num_replicas_in_sync,
-                  "reloaded_same": same, "glow_loss": glow_loss, "mixed_loss": mixed_loss}))
+                  "reloaded_same": same, "glow_loss": glow_loss, "mixed_loss": mixed_loss,
+                  # inverse backprop on two replicas against autodiff on one device
+                  "single_store": deltas(tf.distribute.get_strategy(), "store"),
+                  "mirrored_inverse": deltas(mirrored, "inverse")}))
