@@ -26,8 +26,10 @@ size, which is the peer's: 3 transforms with 128x128 ReLU conditioners (``NSF(d,
 num_steps=3, hidden_units=(128, 128), context_shape=(c,))``, ``MAF(...)`` likewise);
 ``zuko_nsf`` and ``zuko_maf`` are ``zuko.flows.NSF(d, c, transforms=3,
 hidden_features=(128, 128))`` and ``MAF(...)`` at zuko's other defaults (8 bins on
-[-5, 5]), trained by ``--peer PYTHON``, an interpreter with ``torch`` and ``zuko`` (a
-separate environment; never a dependency of this package) on the very same batches.
+[-5, 5]); ``realnvp`` and ``zuko_realnvp`` the coupling flows at the same size (zuko's
+``RealNVP``: alternating masks, no ActNorm, no linear maps). zuko's rows are trained by
+``--peer PYTHON``, an interpreter with ``torch`` and ``zuko`` (a separate environment;
+never a dependency of this package) on the very same batches.
 Rows named ``ablation:...`` build variants (see `VARIANTS`). Both sides run on one
 thread.
 """
@@ -48,7 +50,7 @@ import numpy as np
 import tensorflow as tf
 
 import tfp_flows
-from benchmarks import _common
+from benchmarks import _common, patches
 from tfp_flows import bijectors
 from tfp_flows.conditioners import MADE
 from tfp_flows.conditioners.mlp import hidden_initializers
@@ -176,6 +178,15 @@ def _with_spline(spline, make):
 # Ablation rows: name -> flow factory (d, c) -> Flow.
 VARIANTS = {
     "nsf": _nsf(), "maf": _maf(),
+    "realnvp": lambda d, c: tfp_flows.RealNVP(d, num_steps=TRANSFORMS, hidden_units=HIDDEN,
+                                              context_shape=(c,)),
+    "realnvp reverse": lambda d, c: tfp_flows.RealNVP(
+        d, num_steps=TRANSFORMS, hidden_units=HIDDEN, context_shape=(c,), linear="reverse"),
+    "realnvp lu": lambda d, c: tfp_flows.RealNVP(
+        d, num_steps=TRANSFORMS, hidden_units=HIDDEN, context_shape=(c,), linear="lu"),
+    "realnvp built": patches.realnvp_steps(num_steps=TRANSFORMS, hidden=HIDDEN),
+    "realnvp lu from reversal": patches.realnvp_steps(
+        mixing="lu from reversal", num_steps=TRANSFORMS, hidden=HIDDEN),
     "maf joint": _maf(JointMADE),
     "maf_spline": _maf(transform="spline"),
     "maf_spline joint": _maf(JointMADE, transform="spline"),
@@ -265,7 +276,8 @@ data = np.load(spec["data"])
 theta, x = torch.from_numpy(data["theta"]), torch.from_numpy(data["x"])
 d, c = theta.shape[-1], x.shape[-1]
 torch.manual_seed(spec["seed"])
-make = zuko.flows.NSF if spec["model"] == "zuko_nsf" else zuko.flows.MAF
+make = {"zuko_nsf": zuko.flows.NSF, "zuko_maf": zuko.flows.MAF,
+        "zuko_realnvp": zuko.flows.RealNVP}[spec["model"]]
 flow = make(d, c, transforms=spec["transforms"], hidden_features=tuple(spec["hidden"]))
 opt = torch.optim.Adam(flow.parameters(), lr=spec["lr"],
                        **({} if spec["epsilon"] is None else {"eps": spec["epsilon"]}))
@@ -308,7 +320,8 @@ def main(argv=None):
     def extra(parser):
         parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
         parser.add_argument("--models", nargs="+", default=None,
-                            help="nsf, maf, zuko_nsf, zuko_maf, or a row of VARIANTS")
+                            help="nsf, maf, realnvp, zuko_nsf, zuko_maf, zuko_realnvp, or a "
+                                 "row of VARIANTS")
         parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
         parser.add_argument("--steps", type=int, default=None)
         parser.add_argument("--peer", default=None, metavar="PYTHON",

@@ -1,6 +1,7 @@
 """Tabular density estimation: a neural spline flow against an affine RealNVP of the same size.
 
 Run: python examples/tabular_nsf.py [--data breast_cancer|wine|diabetes] [--epochs 300]
+[--seed 0] [--models NSF,RealNVP] [--realnvp-linear auto|lu|lu_reversal|reverse]
 
 The data ship with scikit-learn (``pip install scikit-learn``): the 30-d breast cancer
 measurements (569 rows), the 13-d wine analyses (178 rows) or the 10-d diabetes
@@ -30,6 +31,9 @@ parser.add_argument("--data", choices=sorted(LOADERS), default="breast_cancer")
 parser.add_argument("--epochs", type=int, default=300)
 parser.add_argument("--nsf-width", type=int, default=16)
 parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--models", default="NSF,RealNVP", help="comma-separated: NSF, RealNVP")
+parser.add_argument("--realnvp-linear", default="auto",
+                    help="RealNVP's linear maps: auto, lu, lu_reversal or reverse")
 args = parser.parse_args()
 
 x = LOADERS[args.data]().data.astype(np.float64)
@@ -60,9 +64,12 @@ nsf_mlp = mlp_params(d // 2, nsf_width, (d - d // 2) * (3 * num_bins - 1))
 flows = {
     "NSF": lambda: tfp_flows.NSF(d, hidden_units=(nsf_width,) * 2),
     "RealNVP": lambda: tfp_flows.RealNVP(d, num_steps=num_steps,
-                                         hidden_units=(realnvp_width(nsf_mlp),) * 2),
+                                         hidden_units=(realnvp_width(nsf_mlp),) * 2,
+                                         linear=args.realnvp_linear),
 }
 for name, make in flows.items():
+    if name not in args.models.split(","):
+        continue
     keras.utils.set_random_seed(args.seed)
     flow = make()
     flow.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=True, steps_per_execution=8)

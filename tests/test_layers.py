@@ -20,6 +20,7 @@ def context(dtype):
 
 REGISTRY = {
     "LULinear": ((5,), lambda dt: layers.LULinear(seed=1, dtype=dt), None),
+    "LULinear/reversal": ((5,), lambda dt: layers.LULinear(start="reversal", dtype=dt), None),
     "Invertible1x1Conv": ((2, 2, 3), lambda dt: layers.Invertible1x1Conv(seed=1, dtype=dt), None),
     "TokenLULinear": ((4, 3), lambda dt: layers.TokenLULinear(seed=1, dtype=dt), None),
     "FullLinear": ((4,), lambda dt: layers.FullLinear(dtype=dt), None),
@@ -116,6 +117,22 @@ def test_lu_layer_starts_from_a_rotation():
     weight = tf.linalg.matmul(layer.bijector().inverse(tf.eye(6)), tf.eye(6), transpose_a=True)
     np.testing.assert_allclose(weight.numpy() @ weight.numpy().T, np.eye(6), atol=1e-5)
     assert not np.allclose(weight.numpy(), np.eye(6))
+
+
+def test_lu_layer_can_start_from_the_reversal_and_says_so_in_its_config():
+    layer = layers.LULinear(start="reversal")
+    x = np.random.default_rng(0).normal(size=(3, 5)).astype(np.float32)
+    z, log_det = layer(x)
+    np.testing.assert_array_equal(z, x[:, ::-1])
+    np.testing.assert_array_equal(log_det, 0.0)
+    assert len(layer.trainable_weights) == 4  # lower, upper, log-scale, shift: all learned
+    config = layer.get_config()
+    assert config["start"] == "reversal"
+    assert layers.LULinear.from_config(config).start == "reversal"
+    old = {key: value for key, value in config.items() if key != "start"}
+    assert layers.LULinear.from_config(old).start == "rotation"  # files saved before the key
+    with pytest.raises(ValueError, match=r"expected start in \['rotation', 'reversal'\]; got 'eye'"):
+        layers.LULinear(start="eye")
 
 
 def test_dequantize_counts_the_scaling():

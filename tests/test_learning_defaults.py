@@ -20,6 +20,7 @@ def kinds(flow):
 @pytest.mark.parametrize("build, actnorm", [
     (lambda: tfp_flows.RealNVP(2, num_steps=2), False),             # reversal + affine
     (lambda: tfp_flows.RealNVP(4, num_steps=2), True),              # LU mixing
+    (lambda: tfp_flows.RealNVP(4, num_steps=2, linear="lu_reversal"), True),
     (lambda: tfp_flows.RealNVP(2, num_steps=2, coupling="additive"), True),
     (lambda: tfp_flows.RealNVP(2, num_steps=2, coupling="prelu"), True),
     (lambda: tfp_flows.RealNVP(2, num_steps=2, actnorm=True), True),  # explicit wins
@@ -28,6 +29,30 @@ def kinds(flow):
 ])
 def test_actnorm_default_follows_the_mixing(build, actnorm):
     assert ("ActNorm" in kinds(build())) == actnorm
+
+
+def test_lu_from_the_reversal_is_the_reversal_flow_until_trained():
+    """``linear="lu_reversal"``: the flow of ``linear="reverse"`` (same couplings, same
+    halves) with learned LU maps in place of the fixed reversals."""
+    x = np.random.default_rng(0).normal(size=(8, 5)).astype(np.float32)
+    context = np.random.default_rng(1).normal(size=(8, 3)).astype(np.float32)
+    flows = [tfp_flows.RealNVP(5, num_steps=3, hidden_units=(8,), linear=linear, actnorm=True,
+                               context_shape=(3,)) for linear in ("reverse", "lu_reversal")]
+    assert kinds(flows[1]).count("LULinear") == 3 and "Permute" not in kinds(flows[1])
+    assert all(layer.start == "reversal" for layer in flows[1].layers_tree()
+               if isinstance(layer, layers.LULinear))
+    for flow in flows:
+        flow.log_prob(x, context)  # builds
+    for reference, layer in zip(*(flow.layers_tree() for flow in flows)):
+        if isinstance(reference, (layers.AffineCoupling, layers.ActNorm)):
+            for weight in reference.weights:
+                weight.assign(np.random.default_rng(2).normal(0.0, 0.3, weight.shape))
+            layer.set_weights(reference.get_weights())
+    want = flows[0].log_prob(x, context).numpy()
+    np.testing.assert_allclose(flows[1].log_prob(x, context), want, rtol=1e-5, atol=1e-5)
+    assert np.std(want) > 0.1  # the couplings are not the identity
+    with pytest.raises(ValueError, match=r"expected linear in \['auto', 'lu', 'lu_reversal'"):
+        tfp_flows.RealNVP(5, linear="rotation")
 
 
 def test_realnvp_bounds_affine_log_scales_at_three_and_glow_uses_sigmoid_scales():

@@ -7,7 +7,7 @@ direction that training evaluates.
 from tfp_flows.bijectors._base import FlowBijector, inverse_and_log_det
 from tfp_flows.bijectors._coupling import Coupling
 from tfp_flows.bijectors._linear import Linear
-from tfp_flows.bijectors._lu import random_rotation_lu
+from tfp_flows.bijectors._lu import random_rotation_lu, reversal_lu
 from tfp_flows.bijectors._spline import check_spline_args, num_spline_params
 from tfp_flows.bijectors.actnorm import ActNorm
 from tfp_flows.bijectors.additive_coupling import AdditiveCoupling
@@ -63,4 +63,5 @@ __all__ = [
     "inverse_and_log_det",
     "num_spline_params",
     "random_rotation_lu",
+    "reversal_lu",
 ]

@@ -56,3 +56,29 @@ def random_rotation_lu(size: int, seed: int | None = None):
     diagonal = np.diag(packed)
     return (permutation.astype(np.int32), np.tril(packed, -1), np.triu(packed, 1),
             np.log(np.abs(diagonal)), np.sign(diagonal))
+
+
+def reversal_lu(size: int):
+    """The reversal of the entries factored as ``P L U``: ``P`` reverses, ``L = U = I``.
+
+    The start of ``LULinear(start="reversal")``: the fixed map of a reversal between
+    couplings, whose LU factors are then learned. Unlike a random rotation it keeps each
+    coordinate whole, so the first couplings split the data's own coordinates.
+
+    Args:
+        size: the matrix is ``size x size``.
+
+    Returns:
+        NumPy arrays ``(permutation, lower, upper, log_scale, sign)`` as
+        `random_rotation_lu` returns them.
+
+    Examples:
+        >>> permutation, lower, upper, log_scale, sign = reversal_lu(3)
+        >>> permutation.tolist(), float(abs(lower).sum() + abs(upper).sum() + abs(log_scale).sum())
+        ([2, 1, 0], 0.0)
+    """
+    import numpy as np
+
+    zeros = np.zeros((size, size))
+    return (np.arange(size)[::-1].astype(np.int32), zeros, zeros.copy(), np.zeros(size),
+            np.ones(size))

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from tfp_flows import bijectors
-from tfp_flows.bijectors import random_rotation_lu
+from tfp_flows.bijectors import random_rotation_lu, reversal_lu
 from tfp_flows.layers.linear import SeededLinear
 
 
@@ -14,12 +14,19 @@ from tfp_flows.layers.linear import SeededLinear
 class LULinear(SeededLinear):
     """Owns ``W = P L (U + diag(sign * exp(log_scale)))`` and a shift over the last axis.
 
-    Starts from a random rotation (QR of a Gaussian, then LU), as Glow does;
-    ``permutation`` and ``sign`` are fixed, the rest is trained. See
-    `tfp_flows.bijectors.LULinear` for the maths and costs.
+    Starts from a random rotation (QR of a Gaussian, then LU), as Glow does, or from the
+    reversal of the entries (``start="reversal"``); ``permutation`` and ``sign`` are
+    fixed, the rest is trained. See `tfp_flows.bijectors.LULinear` for the maths and
+    costs.
 
     Args:
         seed: seed of the initial rotation (None: random).
+        start: ``"rotation"`` (`bijectors.random_rotation_lu`) or ``"reversal"``
+            (`bijectors.reversal_lu`: the couplings first see the data's own
+            coordinates; ``RealNVP(linear="lu_reversal")``).
+
+    Raises:
+        ValueError: an unknown ``start``.
 
     Examples:
         >>> import numpy as np
@@ -33,10 +40,19 @@ class LULinear(SeededLinear):
     """
 
     bijector_class = bijectors.LULinear
+    STARTS = ("rotation", "reversal")
+
+    def __init__(self, seed: int | None = None, start: str = "rotation", **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        if start not in self.STARTS:
+            raise ValueError(f"{type(self).__name__}: expected start in {list(self.STARTS)}; "
+                             f"got {start!r}.")
+        self.start = start
 
     def build(self, input_shape):
         size = self._size(input_shape)
-        permutation, lower, upper, log_scale, sign = random_rotation_lu(size, self.seed)
+        permutation, lower, upper, log_scale, sign = (
+            reversal_lu(size) if self.start == "reversal" else random_rotation_lu(size, self.seed))
         self.permutation = self._constant("permutation", permutation, False, "int32")
         self.lower = self._constant("lower", lower)
         self.upper = self._constant("upper", upper)
@@ -47,6 +63,9 @@ class LULinear(SeededLinear):
     def bijector(self, context=None, training=False):
         return self.bijector_class(self.permutation, self.lower, self.upper, self.log_scale,
                                    self.sign, self.shift)
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start}
 
 
 @keras.saving.register_keras_serializable(package="tfp_flows")
