@@ -230,3 +230,24 @@ def _jsonable(value):
 def print_table(case: str, rows: list) -> None:
     from benchmarks._table import table
     print(table(rows, case))
+
+
+def run_peer(python: str, script: str, data: dict, spec: dict, show_stderr: bool = False):
+    """The ``"nll"`` that ``python -c script SPEC`` prints last as JSON: another interpreter
+    (a peer library's, e.g. zuko's) trained on ``data``, saved as an ``.npz`` whose path
+    joins ``spec`` as ``"data"``. ``show_stderr``: print what it wrote there (its curve)."""
+    import subprocess
+    import tempfile
+
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "data.npz")
+        np.savez(path, **data)
+        done = subprocess.run([python, "-c", script, json.dumps({**spec, "data": path})],
+                              capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"peer {spec.get('model')} failed:\n{done.stderr[-2000:]}")
+    if show_stderr:
+        print(done.stderr.strip(), flush=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])["nll"]

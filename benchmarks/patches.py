@@ -27,10 +27,7 @@ dependency) on the very same batches. Other rows (`VARIANTS`) are the ablation o
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import time
 
 import keras
@@ -229,18 +226,9 @@ print(json.dumps({"nll": nll(test_x)}))
 
 
 def run_peer(python, model, data, seed, curve=None):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "data.npz")
-        np.savez(path, **data)
-        spec = {"data": path, "model": model, "seed": seed, "lr": LR,
-                "transforms": STEPS_PER_FLOW, "hidden": list(HIDDEN), "curve": curve}
-        done = subprocess.run([python, "-c", PEER_SCRIPT, json.dumps(spec)],
-                              capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f"peer {model} failed:\n{done.stderr[-2000:]}")
-    if curve:
-        print(done.stderr.strip(), flush=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])["nll"]
+    return _common.run_peer(python, PEER_SCRIPT, data, {
+        "model": model, "seed": seed, "lr": LR, "transforms": STEPS_PER_FLOW,
+        "hidden": list(HIDDEN), "curve": curve}, show_stderr=bool(curve))
 
 
 # -- driver -----------------------------------------------------------------------------------

@@ -38,10 +38,7 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import time
 import types
 
@@ -298,19 +295,9 @@ print(json.dumps({"nll": nll(test_theta, test_x)}))
 
 
 def run_peer(python, model, data, seed, curve=None, epsilon=None):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "data.npz")
-        np.savez(path, **data)
-        spec = {"data": path, "model": model, "seed": seed, "lr": LR,
-                "transforms": TRANSFORMS, "hidden": list(HIDDEN), "curve": curve,
-                "epsilon": epsilon}
-        done = subprocess.run([python, "-c", PEER_SCRIPT, json.dumps(spec)],
-                              capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f"peer {model} failed:\n{done.stderr[-2000:]}")
-    if curve:
-        print(done.stderr.strip(), flush=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])["nll"]
+    return _common.run_peer(python, PEER_SCRIPT, data, {
+        "model": model, "seed": seed, "lr": LR, "transforms": TRANSFORMS,
+        "hidden": list(HIDDEN), "curve": curve, "epsilon": epsilon}, show_stderr=bool(curve))
 
 
 # -- driver -----------------------------------------------------------------------------------
