@@ -161,6 +161,9 @@ def cases(x, w, steps):
     core = ("arrays", "endless dataset, steps_per_epoch=1", "endless dataset, steps_per_epoch=5",
             "finite dataset, shorter steps_per_epoch", "finite dataset, longer steps_per_epoch",
             "validation_split and validation_freq", "sample_weight arrays (negative weights)")
+    if steps == 1:  # the explicit path of [7] with no grouping: its edges only
+        core = ("endless dataset, steps_per_epoch=5", "finite dataset, shorter steps_per_epoch",
+                "sample_weight arrays (negative weights)")
     matrix = {name: matrix[name] for name in core}
     matrix["stop_training at a batch"] = (1, lambda: (x, None, dict(
         batch_size=16, epochs=2, shuffle=False, callbacks=[StopAtBatch()])))
