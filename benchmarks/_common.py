@@ -8,8 +8,12 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
+import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 import tfp_flows  # noqa: F401  (imports TensorFlow quietly, sets the Keras backend)
 
@@ -236,11 +240,6 @@ def run_peer(python: str, script: str, data: dict, spec: dict, show_stderr: bool
     """The ``"nll"`` that ``python -c script SPEC`` prints last as JSON: another interpreter
     (a peer library's, e.g. zuko's) trained on ``data``, saved as an ``.npz`` whose path
     joins ``spec`` as ``"data"``. ``show_stderr``: print what it wrote there (its curve)."""
-    import subprocess
-    import tempfile
-
-    import numpy as np
-
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "data.npz")
         np.savez(path, **data)

@@ -109,46 +109,27 @@ def _realnvp(**kwargs):
                                        hidden_units=HIDDEN)
 
 
-class ReversalLU(layers.LULinear):
-    """`LULinear` started at the reversal (``P`` the reversal, ``L = U = I``) instead of a
-    random rotation: the fixed map of ``linear="reverse"``, then learned."""
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        size = int(input_shape[-1])
-        self.permutation.assign(np.arange(size)[::-1].astype(np.int32))
-        for weight in (self.lower, self.upper, self.log_scale):
-            weight.assign(np.zeros(weight.shape))
-        self.sign.assign(np.ones(size))
-
-
-def realnvp_steps(actnorm=True, mixing="lu", last="zeros", log_scale_bound=3.0,
-                   num_steps=STEPS_PER_FLOW, hidden=HIDDEN):
-    """`RealNVP`'s steps built by hand: [ActNorm,] a mixing (``"lu"``, ``"reverse"``,
-    ``"lu from reversal"`` (`ReversalLU`), or ``"alternate"``: none, the halves alternate,
-    zuko's masks after one fixed interleaving),
-    an affine coupling whose `MLP` has the last layer ``last`` (``"zeros"``, ours, or
-    PyTorch's ``U(+-1/sqrt(fan_in))``, zuko's). ``make(d, c=None)``: ``c`` context entries."""
-    def make(d, c=None):
+def _realnvp_steps(actnorm=True, mixing="lu", last="zeros", log_scale_bound=3.0):
+    """`RealNVP`'s steps built by hand: [ActNorm,] a mixing (``"lu"`` or ``"alternate"``:
+    none, the halves alternate, zuko's masks after one fixed interleaving), an affine
+    coupling whose `MLP` has the last layer ``last`` (``"zeros"``, ours, or PyTorch's
+    ``U(+-1/sqrt(fan_in))``, zuko's)."""
+    def make(d):
         flow_layers = [] if mixing != "alternate" else [layers.FixedBijector(tfb.Permute(
             np.concatenate([np.arange(0, d, 2), np.arange(1, d, 2)])))]
-        for step in range(num_steps):
+        for step in range(STEPS_PER_FLOW):
             flow_layers += [layers.ActNorm()] if actnorm else []
             if mixing == "lu":
                 flow_layers.append(layers.LULinear(seed=step))
-            elif mixing == "reverse":
-                flow_layers.append(layers.Permute())
-            elif mixing == "lu from reversal":
-                flow_layers.append(ReversalLU())
-            partition = HalfSplit(reverse=mixing in ("lu", "alternate") and step % 2 == 1)
+            partition = HalfSplit(reverse=step % 2 == 1)
             size_b = partition.shapes((d,))[1][-1]
             initializer = ("zeros" if last == "zeros" else keras.initializers.RandomUniform(
-                -1 / np.sqrt(hidden[-1]), 1 / np.sqrt(hidden[-1])))
+                -1 / np.sqrt(HIDDEN[-1]), 1 / np.sqrt(HIDDEN[-1])))
             flow_layers.append(layers.AffineCoupling(
-                partition, conditioner=MLP(2 * size_b, hidden, "relu",
+                partition, conditioner=MLP(2 * size_b, HIDDEN, "relu",
                                            output_initializer=initializer),
                 log_scale_bound=log_scale_bound))
-        return tfp_flows.Flow(flow_layers, (d,), context_shape=None if c is None else (c,))
+        return tfp_flows.Flow(flow_layers, (d,))
     return make
 
 
@@ -161,14 +142,12 @@ VARIANTS = {
     "realnvp reverse": _realnvp(linear="reverse", actnorm=True),
     "realnvp reverse no ActNorm": _realnvp(linear="reverse", actnorm=False),
     "realnvp bound 7": _realnvp(log_scale_bound=7.0),
-    "realnvp standardize": _realnvp(standardize=True),
-    "realnvp built": realnvp_steps(),
-    "realnvp last random": realnvp_steps(last="random"),
-    "realnvp alternate no ActNorm": realnvp_steps(actnorm=False, mixing="alternate"),
-    "realnvp lu from reversal": realnvp_steps(mixing="lu from reversal"),
-    "realnvp lu from reversal no ActNorm": realnvp_steps(actnorm=False,
-                                                          mixing="lu from reversal"),
-    "realnvp alternate no ActNorm last random B7": realnvp_steps(
+    "realnvp built": _realnvp_steps(),
+    "realnvp last random": _realnvp_steps(last="random"),
+    "realnvp alternate no ActNorm": _realnvp_steps(actnorm=False, mixing="alternate"),
+    "realnvp lu from reversal": _realnvp(linear="lu_reversal"),
+    "realnvp lu from reversal no ActNorm": _realnvp(linear="lu_reversal", actnorm=False),
+    "realnvp alternate no ActNorm last random B7": _realnvp_steps(
         actnorm=False, mixing="alternate", last="random", log_scale_bound=7.0),
 }
 

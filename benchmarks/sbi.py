@@ -47,7 +47,7 @@ import numpy as np
 import tensorflow as tf
 
 import tfp_flows
-from benchmarks import _common, patches
+from benchmarks import _common
 from tfp_flows import bijectors
 from tfp_flows.conditioners import MADE
 from tfp_flows.conditioners.mlp import hidden_initializers
@@ -181,9 +181,8 @@ VARIANTS = {
         d, num_steps=TRANSFORMS, hidden_units=HIDDEN, context_shape=(c,), linear="reverse"),
     "realnvp lu": lambda d, c: tfp_flows.RealNVP(
         d, num_steps=TRANSFORMS, hidden_units=HIDDEN, context_shape=(c,), linear="lu"),
-    "realnvp built": patches.realnvp_steps(num_steps=TRANSFORMS, hidden=HIDDEN),
-    "realnvp lu from reversal": patches.realnvp_steps(
-        mixing="lu from reversal", num_steps=TRANSFORMS, hidden=HIDDEN),
+    "realnvp lu from reversal": lambda d, c: tfp_flows.RealNVP(
+        d, num_steps=TRANSFORMS, hidden_units=HIDDEN, context_shape=(c,), linear="lu_reversal"),
     "maf joint": _maf(JointMADE),
     "maf_spline": _maf(transform="spline"),
     "maf_spline joint": _maf(JointMADE, transform="spline"),

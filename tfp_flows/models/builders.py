@@ -113,9 +113,9 @@ def RealNVP(event_size: int, num_steps: int = 16, hidden_units=(64, 64),  # noqa
             projections before the first coupling splits them; ``"lu_reversal"`` keeps
             them at the start and still learns the mixing: 1.7 nats better than ``"lu"``
             on 63-D image patches (-68.8 against -67.2 standardised; zuko's RealNVP
-            -67.8), 0.25 on slcp, but worse on small tables, whose coordinates have no
-            such structure (``docs/ablation.md``): opt in for pixels, or for inputs whose
-            halves predict each other.
+            -67.8), but worse on small tables and on slcp's posterior (6.12 nats against
+            5.66), whose coordinates have no such structure (``docs/ablation.md``): opt
+            in for pixels, or for inputs whose halves predict each other.
         actnorm: put an `ActNorm` first in every step. None (default): on, except
             for affine couplings mixed by the reversal (2-D data): there it costs about
             0.02 nats on two moons at the same steps, while with LU mixing on a 30-D
