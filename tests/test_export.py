@@ -5,7 +5,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -16,33 +15,6 @@ from tensorflow.python.framework import op_def_registry
 
 import tfp_flows
 from tfp_flows import data
-
-# Runs in a fresh interpreter where the package and TFP cannot be imported.
-SERVE = textwrap.dedent("""
-    import sys
-    sys.modules["tfp_flows"] = None
-    sys.modules["tensorflow_probability"] = None
-    import numpy as np
-    import tensorflow as tf
-    inputs = dict(np.load(sys.argv[2], allow_pickle=False))
-    model = tf.saved_model.load(sys.argv[1])
-    out = {}
-    for key in sorted({k.split(".")[0] for k in inputs}):
-        args = {k.split(".", 1)[1]: tf.constant(v) for k, v in inputs.items() if k.startswith(key + ".")}
-        for name, value in model.signatures[key](**args).items():
-            out[key + "." + name] = value.numpy()
-    np.savez(sys.argv[3], **out)
-""")
-
-
-def serve_in_fresh_process(tmp_path, model_dir, inputs):
-    np.savez(tmp_path / "in.npz", **inputs)
-    script = tmp_path / "serve.py"
-    script.write_text(SERVE)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    subprocess.run([sys.executable, str(script), str(model_dir), str(tmp_path / "in.npz"),
-                    str(tmp_path / "out.npz")], check=True, cwd=tmp_path, env=env, timeout=300)
-    return dict(np.load(tmp_path / "out.npz"))
 
 
 def train(flow, x, context=None, jit=True):
@@ -69,7 +41,8 @@ def make_case(kind, digits_like=None):
 
 
 @pytest.mark.parametrize("kind", ["realnvp", "realnvp_vector_context", "glow_labels"])
-def test_every_signature_matches_the_model_without_the_package(kind, tmp_path, digits_like):
+def test_every_signature_matches_the_model_without_the_package(kind, tmp_path, digits_like,
+                                                               serve):
     flow, x, context, one_context = make_case(kind, digits_like)
     model_dir = flow.export(tmp_path / "model")
     assert model_dir == tmp_path / "model" / "1"
@@ -84,7 +57,7 @@ def test_every_signature_matches_the_model_without_the_package(kind, tmp_path, d
             inputs[f"{sig}.{key}"] = value
     if one_context is not None:
         inputs["sample.context"] = one_context
-    out = serve_in_fresh_process(tmp_path, model_dir, inputs)
+    out = serve(model_dir, inputs)  # a fresh process without the package (conftest)
 
     c = None if context is None else context[:8]
     log_prob = flow.log_prob(x if not flow.discrete else x.astype(np.int32), c).numpy()

@@ -29,7 +29,7 @@ def trained_realnvp(moons):
 
 
 def small_glow(**kwargs):
-    return tfp_flows.Glow((8, 8, 1), num_levels=2, num_steps=2, hidden_channels=8, num_values=17,
+    return tfp_flows.Glow((8, 8, 1), num_levels=2, num_steps=1, hidden_channels=8, num_values=17,
                           **kwargs)
 
 

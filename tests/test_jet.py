@@ -1,10 +1,5 @@
 """Jet: patch tokens, token partitions, orthogonal mixing, the ViT conditioner and the flow."""
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
@@ -180,32 +175,15 @@ def test_jet_fits_under_xla(trained_jet):
     np.testing.assert_allclose(flow.decode(z), x[:4] + 0.5, atol=1e-3)
 
 
-def test_jet_saves_loads_and_serves_the_same_numbers(trained_jet, tmp_path):
+def test_jet_saves_loads_and_serves_the_same_numbers(trained_jet, tmp_path, serve):
     flow, x, _, _ = trained_jet
     flow.save(tmp_path / "jet.keras")
     loaded = tfp_flows.load_flow(tmp_path / "jet.keras")
     np.testing.assert_allclose(loaded.score(x[:8]), flow.score(x[:8]), rtol=1e-6, atol=1e-5)
     assert [type(a) for a in loaded.flow_layers] == [type(b) for b in flow.flow_layers]
 
-    model_dir = flow.export(tmp_path / "served")
-    np.save(tmp_path / "x.npy", x[:8].astype(np.float32))
-    script = textwrap.dedent("""
-        import sys
-        sys.modules["tfp_flows"] = None
-        sys.modules["tensorflow_probability"] = None
-        import numpy as np
-        import tensorflow as tf
-        model = tf.saved_model.load(sys.argv[1])
-        x = tf.constant(np.load(sys.argv[2]))
-        out = model.signatures["log_prob"](x=x)
-        np.savez(sys.argv[3], **{k: v.numpy() for k, v in out.items()})
-    """)
-    (tmp_path / "serve.py").write_text(script)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    subprocess.run([sys.executable, str(tmp_path / "serve.py"), str(model_dir),
-                    str(tmp_path / "x.npy"), str(tmp_path / "out.npz")], check=True,
-                   cwd=tmp_path, env=env, timeout=300)
-    served = np.load(tmp_path / "out.npz")
+    served = serve(flow.export(tmp_path / "served"), {"log_prob.x": x[:8].astype(np.float32)})
+    served = {key.split(".")[1]: value for key, value in served.items()}
     np.testing.assert_allclose(served["log_prob"], flow.log_prob(x[:8]), rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(served["score"], flow.score(x[:8]), rtol=1e-5, atol=1e-4)
 

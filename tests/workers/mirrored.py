@@ -42,7 +42,8 @@ same = bool(np.allclose(reloaded.log_prob(x[:16]), flow.log_prob(x[:16]), atol=1
 rng = np.random.default_rng(0)
 images, labels = rng.integers(0, 17, (64, 8, 8, 1)), rng.integers(0, 10, 64)
 with mirrored.scope():
-    glow = tfp_flows.Glow((8, 8, 1), num_steps=1, hidden_channels=8, num_values=17, num_classes=10)
+    glow = tfp_flows.Glow((8, 8, 1), num_levels=1, num_steps=1, hidden_channels=8, num_values=17,
+                          num_classes=10)
     glow.compile(optimizer="adam", jit_compile=True, steps_per_execution=4)  # set to 1
 glow_loss = glow.fit(images, labels, batch_size=32, epochs=1, verbose=0).history["loss"]
 keras.mixed_precision.set_global_policy("mixed_bfloat16")
