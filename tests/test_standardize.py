@@ -57,11 +57,15 @@ def test_dataset_and_arrays_adapt_alike():
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_builders_without_standardize_adapt_nothing_and_old_files_load_as_identity():
-    flow = tfp_flows.NSF(2, num_steps=1, hidden_units=(4,), context_shape=(4,), standardize=False)
+def test_builders_without_standardisation_adapt_nothing_and_old_files_load_as_identity():
+    flow = tfp_flows.NSF(2, num_steps=1, hidden_units=(4,), context_shape=(4,),
+                         standardize_context=False)
     assert not any(isinstance(layer, layers.Standardize) for layer in flow.flow_layers)
     flow.adapt(THETA, CONTEXT)
     np.testing.assert_array_equal(flow.context_mean.numpy(), 0.0)
+    flow.compile(optimizer="adam")
+    flow.fit(THETA, CONTEXT, batch_size=256, verbose=0)
+    np.testing.assert_array_equal(flow.context_std.numpy(), 1.0)
     # A file saved before flows had context statistics has no weights of the flow's own.
     flow.context_mean.assign([1.0] * 4)
     flow.load_own_variables({})
@@ -93,3 +97,34 @@ def test_conditional_flow_standardises_raw_contexts_in_memory_keras_and_export(t
     # The statistics matter: the same weights without them give another density.
     flow.context_mean.assign(tf.zeros(4))
     assert np.abs(flow.log_prob(THETA[:16], CONTEXT[:16]).numpy() - log_p).max() > 1e-2
+
+
+def test_the_first_fit_sets_the_standardisation_adapt_has_not():
+    """Builders standardise the context by default; ``fit`` sets what ``adapt`` has not,
+    from the rows it trains on (not the validation split), once."""
+    flow = tfp_flows.RealNVP(2, num_steps=1, hidden_units=(4,), context_shape=(4,),
+                             standardize=True)
+    flow.compile(optimizer=keras.optimizers.SGD(1e-3), jit_compile=False)
+    flow.fit(THETA, CONTEXT, batch_size=128, validation_split=0.25, verbose=0)
+    np.testing.assert_allclose(flow.context_mean.numpy(), CONTEXT[:384].mean(0), rtol=1e-5)
+    np.testing.assert_allclose(flow.context_std.numpy(), CONTEXT[:384].std(0), rtol=1e-5)
+    np.testing.assert_allclose(flow.flow_layers[0].mean.numpy(), THETA[:384].mean(0), atol=1e-5)
+    # Set once: a later fit (the optimizer has stepped) keeps the statistics it learned on.
+    flow.fit(THETA[:100] + 50.0, CONTEXT[:100] - 30.0, batch_size=50, verbose=0)
+    np.testing.assert_allclose(flow.context_mean.numpy(), CONTEXT[:384].mean(0), rtol=1e-5)
+    # A dataset: its first batch; statistics set by adapt are kept.
+    dataset = tf.data.Dataset.from_tensor_slices((THETA, CONTEXT)).batch(64)
+    fresh = tfp_flows.MAF(2, num_steps=1, hidden_units=(4,), context_shape=(4,))
+    fresh.compile(optimizer="adam")
+    fresh.fit(dataset, verbose=0)
+    np.testing.assert_allclose(fresh.context_std.numpy(), CONTEXT[:64].std(0), rtol=1e-5)
+    adapted = tfp_flows.NSF(2, num_steps=1, hidden_units=(4,), context_shape=(4,))
+    adapted.adapt(THETA[:10], CONTEXT[:10])
+    adapted.compile(optimizer="adam")
+    adapted.fit(THETA, CONTEXT, batch_size=256, verbose=0)
+    np.testing.assert_allclose(adapted.context_mean.numpy(), CONTEXT[:10].mean(0), rtol=1e-5)
+    # Whole pixel values (a dequantized Glow) with a vector context.
+    glow = tfp_flows.Glow((4, 4, 1), num_levels=1, num_steps=1, hidden_channels=4, num_values=5,
+                          context_shape=(4,))
+    glow.adapt(np.zeros((8, 4, 4, 1), np.int32), CONTEXT[:8])
+    np.testing.assert_allclose(glow.context_mean.numpy(), CONTEXT[:8].mean(0), rtol=1e-5)

@@ -16,7 +16,7 @@ from tfp_flows.distribute import is_multi_worker
 from tfp_flows.layers.base import LayerChain, build_sequence, walk
 from tfp_flows.layers.dequantize import Dequantize
 from tfp_flows.models import inputs
-from tfp_flows.models.adaptation import adapt_flow
+from tfp_flows.models.adaptation import adapt_flow, adapt_for_fit
 from tfp_flows.models.graphs import GraphFunctions
 from tfp_flows.training import (
     Engine,
@@ -81,8 +81,8 @@ class Flow(keras.Model):
         label_dropout: with ``num_classes``, the probability that a training label is
             replaced by a learned null label (``embed_context``), for classifier-free
             guidance (`sample`'s ``guidance``); 0 (default) adds no null label.
-        standardize_context: whether `adapt` sets the context's statistics (below);
-            False leaves the context as it comes.
+        standardize_context: whether `adapt` (or the first `fit`) sets the context's
+            statistics (below); False leaves the context as it comes.
         context_encoder: a Keras layer or model (a `tfp_flows.encoders.DeepSet`, a
             ``keras.Sequential`` of 1-D convolutions over a series, a small CNN) that
             maps a batch of raw observations ``[batch, *context_shape]`` to vectors
@@ -103,9 +103,10 @@ class Flow(keras.Model):
     permutation-invariant encoder stays invariant. The conditioners (or the context
     encoder) see ``(context - context_mean) / context_std``; an encoder's output is
     used as it comes. `adapt` sets them, and every `tfp_flows.layers.Standardize` layer
-    of the target, from the training data; ``fit`` does not, so call
-    ``flow.adapt(x_train, context_train)`` before ``fit``. Every method, the export
-    included, takes raw values, and ``log_prob`` stays the density of the raw ``x``.
+    of the target, from the training data; the first ``fit`` does it on its training
+    rows when `adapt` has not been called (a dataset: its first batch). Every method,
+    the export included, takes raw values, and ``log_prob`` stays the density of the
+    raw ``x``.
 
     Examples:
         >>> import numpy as np
@@ -659,13 +660,17 @@ class Flow(keras.Model):
         ``y`` is the context of a conditional flow. ``sample_weight`` weights each
         example's NLL (Keras' reduction, `tfp_flows.metrics.nll`; negative weights
         allowed), for an unconditional flow too (Keras itself would drop weights given
-        without ``y``). ActNorm layers not yet initialised are initialised first, by
+        without ``y``). Standardisation not yet set by `adapt` is set first, by `adapt`
+        on the training rows (a dataset's first batch), unless the optimizer has taken
+        a step (`tfp_flows.models.adaptation.adapt_for_fit`). ActNorm layers not yet
+        initialised are then initialised, by
         `initialize` on ``batch_size`` rows of the training data drawn at random
         (seeded), or a dataset's first batch. The steps run on the compiled engine
         (`tfp_flows.training.engine`).
         """
         self._check_training_data(x, y, validation_data)
         y, validation_data = weights.placed(self, x, y, sample_weight, validation_data)
+        adapt_for_fit(self, x, y, validation_split if validation_data is None else 0.0)
         initialize_for_fit(self, x, y, batch_size or 32,
                            validation_split if validation_data is None else 0.0)
         if isinstance(validation_data, tf.data.Dataset):
@@ -709,8 +714,10 @@ class Flow(keras.Model):
         (pooled over a set's elements, a series' steps; a constant feature keeps
         ``std = 1``). A flow with neither is left as it is.
 
-        ``fit`` does not call it: call ``flow.adapt(x_train, context_train)`` before
-        ``fit`` (adapting a trained flow changes the map it learned). Refuses rows with
+        ``fit`` calls it on its training rows when nothing has set the statistics (and
+        the optimizer has taken no step); call it yourself to set them from other data,
+        or from every batch of a dataset, before ``fit`` (adapting a trained flow changes
+        the map it learned). Refuses rows with
         NaN or infinity, naming their positions, before any weight changes. Cost: a
         pass over the data per `Standardize` layer, in batches of ``batch_size``.
 

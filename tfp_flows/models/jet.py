@@ -84,7 +84,8 @@ def Jet(image_shape, num_couplings: int = 8, patch_size: int = 2, width: int = 6
         depth: int = 2, num_heads: int = 4, num_values: int | None = 256, context_shape=None,
         num_classes=None, embedding_dim: int = 16, coupling: str = "affine",
         spatial_every: int = 3, spatial_patterns=("checkerboard",),
-        context_as_token: bool = False, standardize: bool = False, context_encoder=None,
+        context_as_token: bool = False, standardize: bool = False,
+        standardize_context: bool = True, context_encoder=None,
         seed: int | None = 0,
         dtype=None, name: str = "jet", **kwargs) -> Flow:
     """Jet: a flow of couplings whose conditioners are Vision Transformers.
@@ -133,7 +134,7 @@ def Jet(image_shape, num_couplings: int = 8, patch_size: int = 2, width: int = 6
         spatial_every: every how many couplings one splits the set of tokens (0: never).
         spatial_patterns: names from ``("checkerboard", "rows", "columns")``.
         context_as_token: give the context to the ViTs as an extra token.
-        standardize: as in `Glow`.
+        standardize / standardize_context: as in `Glow`.
         seed: seed of the orthogonal mixings and the dequantization noise.
         dtype: dtype of the flow layers and ViTs (default: the Keras policy).
     """
@@ -145,5 +146,5 @@ def Jet(image_shape, num_couplings: int = 8, patch_size: int = 2, width: int = 6
         flow_layers = [layers.Standardize(**({} if dtype is None else {"dtype": dtype}))] + flow_layers
     return Flow(flow_layers, tuple(int(n) for n in image_shape), context_shape=context_shape,
                 num_classes=num_classes, embedding_dim=embedding_dim,
-                standardize_context=standardize,
+                standardize_context=standardize_context,
                 context_encoder=context_encoder, name=name)
