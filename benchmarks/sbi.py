@@ -244,6 +244,7 @@ ROWS = {
     "maf_spline B5 no ActNorm sample-direction": _sample_direction(
         _maf(transform="spline", bound=5.0, actnorm=False)),
     # The defaults before the context was standardised by default.
+    "nsf K8": _nsf(num_bins=8, standardize_context=True),
     "nsf raw context": _nsf(), "maf raw context": _maf(), "realnvp raw context": _realnvp(),
     "affine_spline standardize": lambda d, c: _nsf(num_bins=8, bound=3.0, standardize=True,
                                                    actnorm=d > 2)(d, c),
