@@ -66,10 +66,11 @@ print(f"test accuracy of argmax_c log p(x | c): {np.mean(log_p.argmax(1) == labe
 # `theta = sin(3 x_1) + 0.1 x_2 / 100 + noise`, bimodal in its noise. `NSF(1, ...)`
 # makes each step an elementwise affine map and spline whose parameters come from the
 # context alone.
-# `standardize=True` adds a learned standardisation of `theta` and of the context;
-# `adapt` sets it from the training data (as Keras' `Normalization.adapt` does), and
-# `fit` does not call it, so call it first. `log_prob` stays the density of the raw
-# `theta`.
+# The context is standardised by default (`standardize_context=True`);
+# `standardize=True` adds a learned standardisation of `theta` too. `adapt` sets both
+# from the training data (as Keras' `Normalization.adapt` does); the first `fit` does it
+# on its training rows when `adapt` has not been called. `log_prob` stays the density of
+# the raw `theta`.
 
 # %%
 def features(n):
