@@ -44,6 +44,8 @@ def test_adapt_refuses_non_finite_rows_naming_them_before_any_change():
     bad_context[7, 0] = np.nan
     with pytest.raises(ValueError, match=r"context.*1 rows: 7"):
         flow.adapt(X, bad_context)
+    with pytest.raises(ValueError, match="at least one row"):
+        flow.adapt(X[:0], CONTEXT[:0])
     assert not flow.flow_layers[0].is_adapted
     np.testing.assert_array_equal(flow.context_std.numpy(), 1.0)
 

@@ -57,8 +57,10 @@ def adapt_flow(flow, x, context=None, batch_size: int = 4096, pending_only: bool
     if adapt_context:
         moments = finite_moments((c.numpy() for _, c in batches() if c is not None),
                                  f"{flow.name}.adapt (context)", 1e-6, per_feature=True)
-    # Every row is checked before any weight changes (whole pixel values cannot be NaN).
-    if next(iter(batches()))[0].dtype.is_floating:
+    # Every row is checked before any weight changes (whole pixel values cannot be NaN);
+    # no rows at all is an error.
+    first = next(iter(batches()), None)
+    if first is None or first[0].dtype.is_floating:
         finite_moments((xb.numpy() for xb, _ in batches()), f"{flow.name}.adapt", 1e-6)
     if adapt_context:
         mean, std, constant = moments
