@@ -77,8 +77,6 @@ def reversal_lu(size: int):
         >>> permutation.tolist(), float(abs(lower).sum() + abs(upper).sum() + abs(log_scale).sum())
         ([2, 1, 0], 0.0)
     """
-    import numpy as np
-
     zeros = np.zeros((size, size))
     return (np.arange(size)[::-1].astype(np.int32), zeros, zeros.copy(), np.zeros(size),
             np.ones(size))

@@ -108,9 +108,8 @@ def adapt_for_fit(flow, x, y, validation_split: float = 0.0) -> None:
     if isinstance(x, tf.data.Dataset):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(next(iter(x)))
     elif isinstance(x, np.ndarray) or tf.is_tensor(x):
-        rows = array_epochs.training_rows(len(x), validation_split)
-        one_for_all = len(flow.context_shape or ())  # the rank of a single context
-        x, y = x[:rows], y[:rows] if y is not None and np.ndim(y) > one_for_all else y
+        rows = array_epochs.training_rows(len(x), validation_split)  # fit: a context per row
+        x, y = x[:rows], None if y is None else y[:rows]
     else:
         return
     adapt_flow(flow, x, y if flow.conditional else None, pending_only=True)

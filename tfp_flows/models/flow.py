@@ -670,9 +670,9 @@ class Flow(keras.Model):
         """
         self._check_training_data(x, y, validation_data)
         y, validation_data = weights.placed(self, x, y, sample_weight, validation_data)
-        adapt_for_fit(self, x, y, validation_split if validation_data is None else 0.0)
-        initialize_for_fit(self, x, y, batch_size or 32,
-                           validation_split if validation_data is None else 0.0)
+        split = validation_split if validation_data is None else 0.0  # Keras ignores it then
+        adapt_for_fit(self, x, y, split)
+        initialize_for_fit(self, x, y, batch_size or 32, split)
         if isinstance(validation_data, tf.data.Dataset):
             validation_data = self._checked_dataset(validation_data)
         kwargs = dict(batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
