@@ -63,18 +63,28 @@ def pair():
     return ours, theirs, ours.get_weights()
 
 
+def optimizer():
+    """SGD with a moving average of the weights, which ``fit`` writes over the weights at
+    its end (`keras.optimizers.Optimizer.finalize_variable_values`): both engines must
+    update it on every step and write it once."""
+    return keras.optimizers.SGD(0.05, use_ema=True, ema_momentum=0.5)
+
+
 def compile_pair(pair, steps):
     ours, theirs, _ = pair
-    ours.compile(optimizer=keras.optimizers.SGD(0.05), steps_per_execution=steps)
-    theirs.compile(optimizer=keras.optimizers.SGD(0.05), engine="keras", jit_compile=False,
+    ours.compile(optimizer=optimizer(), steps_per_execution=steps)
+    theirs.compile(optimizer=optimizer(), engine="keras", jit_compile=False,
                    steps_per_execution=1 if steps == "auto" else steps)
 
 
 def reset(pair):
+    """The initial weights and a fresh optimizer state (its step count, slots and moving
+    averages; its learning rate kept)."""
     for flow in pair[:2]:
         flow.set_weights(pair[2])
         for variable in flow.optimizer.variables:
-            variable.assign(tf.zeros_like(variable))
+            if not variable.path.endswith("learning_rate"):
+                variable.assign(tf.zeros_like(variable))
 
 
 def run(flow, make_args, fits=1):
@@ -179,10 +189,13 @@ def test_fused_engine_equals_keras_loop(pair, data, steps):
     failures = []
     for name, (fits, make_args) in cases(x, w, steps).items():
         reset(pair)
+        start = [w.numpy() for w in pair[1].trainable_weights]
         want = run(pair[1], make_args, fits)
         got = run(pair[0], make_args, fits)
         try:
             assert want["steps"] > 0
+            assert any(not np.allclose(a, w.numpy()) for a, w in
+                       zip(start, pair[1].trainable_weights)), "Keras' loop did not train"
             assert_same(got, want)
         except AssertionError as error:
             failures.append(f"{name}: {str(error)[:400]}")
