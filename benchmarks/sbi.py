@@ -108,8 +108,10 @@ def _realnvp(**kwargs):
 def _nsf(coupling=False, **kwargs):
     """``NSF`` at the peer's size; ``coupling``: the coupling arrangement (RQ-NSF (C)) for
     ``d >= 2``, the one of the rows measured before ``NSF`` became autoregressive given a
-    context (a 1-D event is autoregressive either way)."""
-    kwargs = _earlier(kwargs)
+    context (a 1-D event is autoregressive either way). ReLU in every hidden layer unless
+    ``activation`` is given (the default before the smooth last layer; ``activation=None``:
+    the builder's default)."""
+    kwargs = {"activation": "relu", **_earlier(kwargs)}
 
     def make(d, c):
         arrangement = {"autoregressive": False} if coupling and d > 1 else {}
@@ -144,19 +146,99 @@ class RandomLastMADE(MADE):
             weight.assign(keras.initializers.RandomUniform(-bound, bound)(weight.shape))
 
 
+class DirectMADE(MADE):
+    """Direct connections (Germain et al., section 4): the outputs also get a linear map
+    of the context (unmasked) and of the entries before each one (masked), zero at
+    the start, so that the part of the parameters linear in the inputs has a path
+    with 10s of weights instead of the hidden layers'."""
+
+    def build(self, x_shape, context_shape=None):
+        super().build(x_shape, context_shape)
+        outputs = self.params_per_dim * self.event_size
+        self.direct_kernel = self.add_weight(name="direct_kernel",
+                                             shape=(self.event_size, outputs), initializer="zeros")
+        degrees = self.degrees[0]
+        self._direct_mask = np.tile((degrees[None, :] > degrees[:, None]).astype(np.float32),
+                                    (1, self.params_per_dim))
+        self.direct_context_kernel = (self.add_weight(
+            name="direct_context_kernel", shape=(int(context_shape[-1]), outputs),
+            initializer="zeros") if context_shape is not None else None)
+
+    def call(self, x, context=None):
+        out = super().call(x, context)
+        dtype = self.compute_dtype
+        h = tf.reshape(tf.cast(x, dtype), [-1, self.event_size])
+        direct = tf.matmul(h, tf.cast(self.direct_kernel, dtype) * self._direct_mask)
+        if context is not None:
+            flat = tf.reshape(tf.cast(context, dtype), [-1, self.direct_context_kernel.shape[0]])
+            direct = direct + tf.matmul(flat, tf.cast(self.direct_context_kernel, dtype))
+        return out + tf.reshape(direct, tf.shape(out))
+
+
+class DropoutMADE(MADE):
+    """Tried and not kept: dropout of rate 0.1 after each hidden layer while training
+    (``training`` reaches it through `_dropout`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.dropping = False
+        self.activations = [self._dropped(f) for f in self.activations]
+
+    def _dropped(self, activation):
+        return lambda h: tf.nn.dropout(activation(h), 0.1) if self.dropping else activation(h)
+
+
+def _dropout(make):
+    """The flow of ``make`` with `DropoutMADE`s, dropping in its training steps only."""
+    def build(d, c):
+        flow = _with_made(DropoutMADE, make)(d, c)
+        for layer in flow.flow_layers:
+            if isinstance(layer, masked_autoregressive.MaskedAutoregressive):
+                def bijector(context=None, training=False, layer=layer, plain=layer.bijector):
+                    layer.made.dropping = bool(training)  # read when the step is traced
+                    return plain(context, training)
+                layer.bijector = bijector
+        return flow
+    return build
+
+
+def _context_noise(scale, make):
+    """Tried and not kept: Gaussian noise of std ``scale`` added to the standardised
+    context in training steps (noise regularisation, Rothfuss et al. 2019,
+    arXiv:1907.08982)."""
+    def build(d, c):
+        flow = make(d, c)
+        plain = flow.embed_context
+
+        def embed_context(context, training=False):
+            out = plain(context, training)
+            if training and out is not None:
+                out = out + scale * tf.random.normal(tf.shape(out), dtype=out.dtype)
+            return out
+        flow.embed_context = embed_context
+        return flow
+    return build
+
+
+def _with_made(made, make):
+    """The flow of ``make`` with ``made`` (a `MADE` subclass) for its MADEs."""
+    def build(d, c):
+        masked_autoregressive.MADE = made
+        try:
+            return make(d, c)
+        finally:
+            masked_autoregressive.MADE = MADE
+    return build
+
+
 def _maf(made=None, **kwargs):
     """``MAF`` at the peer's size; ``made``: a `MADE` subclass to build it with."""
     kwargs = _earlier(kwargs)
 
     def make(d, c):
-        if made is not None:
-            masked_autoregressive.MADE = made
-        try:
-            return tfp_flows.MAF(d, num_steps=TRANSFORMS, hidden_units=HIDDEN, context_shape=(c,),
-                                 **kwargs)
-        finally:
-            masked_autoregressive.MADE = MADE
-    return make
+        return tfp_flows.MAF(d, num_steps=TRANSFORMS, hidden_units=HIDDEN, context_shape=(c,),
+                             **kwargs)
+    return make if made is None else _with_made(made, make)
 
 
 def _sample_direction(make):
@@ -249,7 +331,27 @@ ROWS = {
     "affine_spline standardize": lambda d, c: _nsf(num_bins=8, bound=3.0, standardize=True,
                                                    actnorm=d > 2)(d, c),
 }
-VARIANTS = {"nsf": _nsf(standardize_context=True), "maf": _maf(standardize_context=True),
+ROWS.update({
+    "nsf direct": _with_made(DirectMADE, _nsf(standardize_context=True)),
+    "maf direct": _with_made(DirectMADE, _maf(standardize_context=True)),
+    "nsf elu": _nsf(standardize_context=True, activation="elu"),
+    "nsf gelu": _nsf(standardize_context=True, activation="gelu"),
+    "nsf silu": _nsf(standardize_context=True, activation="silu"),
+    "nsf tanh": _nsf(standardize_context=True, activation="tanh"),
+    "nsf gelu,relu": _nsf(standardize_context=True, activation=("gelu", "relu")),
+    "nsf relu": _nsf(standardize_context=True),  # the default before the GELU layer
+    "nsf relu,silu": _nsf(standardize_context=True, activation=("relu", "silu")),
+    "nsf relu,tanh": _nsf(standardize_context=True, activation=("relu", "tanh")),
+    "maf relu,gelu": _maf(standardize_context=True, activation=("relu", "gelu")),
+    "nsf dropout": _dropout(_nsf(standardize_context=True)),
+    "nsf context noise 0.1": _context_noise(0.1, _nsf(standardize_context=True)),
+    "nsf context noise 0.3": _context_noise(0.3, _nsf(standardize_context=True)),
+    "maf_spline K8 B5 plain": _maf(transform="spline", bound=5.0, actnorm=False, num_bins=8),
+    "maf_spline K8 B5 plain std": _maf(transform="spline", bound=5.0, actnorm=False, num_bins=8,
+                          standardize_context=True),
+})
+VARIANTS = {"nsf": _nsf(standardize_context=True, activation=None),
+            "maf": _maf(standardize_context=True),
             "realnvp": _realnvp(standardize_context=True), **ROWS}
 
 
@@ -258,7 +360,7 @@ def _nll(flow, theta, x):
                                           for i in range(0, len(theta), 5000)])))
 
 
-def run_ours(model, data, curve=None, epsilon=None):
+def run_ours(model, data, curve=None, epsilon=None, ema=None):
     """Test NLL after the budget; ``curve``: also print the NLL of the first 10,000
     training rows and of 10,000 test simulations every ``curve`` steps."""
     theta, x = data["theta"], data["x"]
@@ -266,7 +368,8 @@ def run_ours(model, data, curve=None, epsilon=None):
     steps = len(theta)
     theta, x = theta.reshape(-1, theta.shape[-1]), x.reshape(-1, x.shape[-1])
     flow.adapt(theta, x)  # sets the standardisation of flows built with it; else nothing
-    adam = keras.optimizers.Adam(LR, **({} if epsilon is None else {"epsilon": epsilon}))
+    adam = keras.optimizers.Adam(LR, **({} if epsilon is None else {"epsilon": epsilon}),
+                                 **({} if ema is None else {"use_ema": True, "ema_momentum": ema}))
     flow.compile(optimizer=adam, jit_compile=True, steps_per_execution=SPE)
     chunk = (curve or steps) * BATCH
     for start in range(0, len(theta), chunk):
@@ -296,15 +399,21 @@ make = {"zuko_nsf": zuko.flows.NSF, "zuko_maf": zuko.flows.MAF,
 flow = make(d, c, transforms=spec["transforms"], hidden_features=tuple(spec["hidden"]))
 opt = torch.optim.Adam(flow.parameters(), lr=spec["lr"],
                        **({} if spec["epsilon"] is None else {"eps": spec["epsilon"]}))
+average = (torch.optim.swa_utils.AveragedModel(
+    flow, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(spec["ema"]))
+    if spec["ema"] else None)
 def nll(t, c):
+    scored = flow if average is None else average.module
     with torch.no_grad():
-        return -torch.cat([flow(c[i:i + 5000]).log_prob(t[i:i + 5000])
+        return -torch.cat([scored(c[i:i + 5000]).log_prob(t[i:i + 5000])
                            for i in range(0, len(t), 5000)]).mean().item()
 test_theta, test_x = torch.from_numpy(data["test_theta"]), torch.from_numpy(data["test_x"])
 rows_theta, rows_x = theta.reshape(-1, d)[:10000], x.reshape(-1, c)[:10000]
 for step, (tb, xb) in enumerate(zip(theta, x), 1):
     loss = -flow(xb).log_prob(tb).mean()
     opt.zero_grad(); loss.backward(); opt.step()
+    if average is not None:
+        average.update_parameters(flow)
     if spec["curve"] and step % spec["curve"] == 0:
         print(f"  {spec['model']} step {step}: train NLL {nll(rows_theta, rows_x):.4f}, "
               f"test NLL {nll(test_theta[:10000], test_x[:10000]):.4f}", file=sys.stderr)
@@ -312,10 +421,11 @@ print(json.dumps({"nll": nll(test_theta, test_x)}))
 """
 
 
-def run_peer(python, model, data, seed, curve=None, epsilon=None):
+def run_peer(python, model, data, seed, curve=None, epsilon=None, ema=None):
     return _common.run_peer(python, PEER_SCRIPT, data, {
         "model": model, "seed": seed, "lr": LR, "transforms": TRANSFORMS,
-        "hidden": list(HIDDEN), "curve": curve, "epsilon": epsilon}, show_stderr=bool(curve))
+        "hidden": list(HIDDEN), "curve": curve, "epsilon": epsilon,
+        "ema": ema}, show_stderr=bool(curve))
 
 
 # -- driver -----------------------------------------------------------------------------------
@@ -335,6 +445,10 @@ def main(argv=None):
         parser.add_argument("--adam-epsilon", type=float, default=None,
                             help="Adam's epsilon on both sides (default: each one's own, "
                                  "Keras 1e-7, torch 1e-8)")
+        parser.add_argument("--ema", type=float, default=None, metavar="MOMENTUM",
+                            help="both sides score the exponential moving average of the weights "
+                                 "(ours: Adam(use_ema=True, ema_momentum=MOMENTUM); zuko: "
+                                 "torch's AveragedModel with the same decay)")
         parser.add_argument("--curve", type=int, default=None, metavar="STEPS",
                             help="print train and test NLL every STEPS steps (ours)")
 
@@ -356,10 +470,11 @@ def main(argv=None):
                 if model.startswith("zuko"):
                     if not args.peer:
                         raise SystemExit(f"{model} needs --peer PYTHON")
-                    nll = run_peer(args.peer, model, data, seed, args.curve, args.adam_epsilon)
+                    nll = run_peer(args.peer, model, data, seed, args.curve, args.adam_epsilon,
+                                   args.ema)
                 else:
                     keras.utils.set_random_seed(seed)
-                    nll = run_ours(model, data, args.curve, args.adam_epsilon)
+                    nll = run_ours(model, data, args.curve, args.adam_epsilon, args.ema)
                 results.setdefault((task, model), []).append(nll)
                 print(f"{task} seed {seed} {model}: {nll:.4f} "
                       f"({time.perf_counter() - start:.0f} s)", flush=True)

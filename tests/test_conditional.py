@@ -82,6 +82,13 @@ def test_nsf_is_autoregressive_given_a_context_and_coupled_without():
         "ActNorm", "MaskedAutoregressive"]
     assert kinds(tfp_flows.NSF(1, num_steps=1, context_shape=(CONTEXT,))) == [
         "ActNorm", "MaskedAutoregressive"]
+    # given a context, the MADEs' last hidden layer is GELU; ReLU elsewhere
+    assert [layer.activation for layer in conditional.flow_layers] == ["relu"] * 2
+    two_layers = tfp_flows.NSF(3, num_steps=1, context_shape=(CONTEXT,))
+    assert two_layers.flow_layers[0].activation == ["relu", "gelu"]
+    coupled = tfp_flows.NSF(3, num_steps=1, context_shape=(CONTEXT,), autoregressive=False)
+    assert coupled.flow_layers[-1].activation == "relu"
+    assert tfp_flows.NSF(3, num_steps=1, autoregressive=True).flow_layers[-1].activation == "relu"
 
 
 @pytest.mark.parametrize("coupling", ["additive", "prelu"])

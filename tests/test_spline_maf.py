@@ -11,7 +11,8 @@ from tensorflow.python.framework import op_def_registry
 import tfp_flows
 from tfp_flows import bijectors, data, layers
 from tfp_flows.bijectors import _spline, masked_autoregressive
-from tfp_flows.conditioners import MADE
+from tfp_flows.conditioners import MADE, MLP
+from tfp_flows.conditioners.made import made_masks
 from tfp_flows.testing import randomize_weights
 
 tfb = tfp.bijectors
@@ -151,6 +152,29 @@ def test_made_jacobian_is_strictly_triangular_in_its_order(ordering, context):
             tape.watch(c)
             first = made(x, c)[:, order[0]]
         assert np.all(tape.gradient(first, c).numpy() != 0.0)
+
+
+def test_made_takes_an_activation_per_hidden_layer():
+    """``("relu", "gelu")``: ReLU, then GELU: the second layer's output is then smooth
+    (no kink) where the first layer's units do not switch."""
+    x = tf.constant(np.random.default_rng(0).standard_normal((5, 3)), tf.float32)
+    mixed, relu = MADE(2, (8, 8), activation=("relu", "gelu")), MADE(2, (8, 8))
+    mixed(x), relu(x)
+    for made in (mixed, relu):
+        randomize_weights(made, seed=2)
+    assert not np.allclose(mixed(x).numpy(), relu(x).numpy())
+    masks = made_masks(mixed.degrees, 2)
+    h = tf.nn.relu(x @ (mixed.kernels[0] * masks[0]) + mixed.biases[0])
+    h = tf.nn.gelu(h @ (mixed.kernels[1] * masks[1]) + mixed.biases[1])
+    want = h @ (mixed.kernels[2] * masks[2]) + mixed.biases[2]
+    np.testing.assert_allclose(mixed(x).numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+    assert MADE.from_config(mixed.get_config()).get_config()["activation"] == ["relu", "gelu"]
+    with pytest.raises(ValueError, match="one name or a name for each of the 2 hidden layers"):
+        MADE(2, (8, 8), activation=("relu",))
+    with pytest.raises(ValueError, match="one name or a name for each of the 1 hidden layers"):
+        MLP(2, (8,), activation=["relu", "gelu"])
+    assert [layer.activation.__name__ for layer in MLP(2, (8, 8), ("tanh", "relu")).hidden] == [
+        "tanh", "relu"]
 
 
 def test_made_rejects_bad_arguments():

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfp_flows.conditioners.mlp import FAN_IN_UNIFORM, hidden_initializers
+from tfp_flows.conditioners.mlp import FAN_IN_UNIFORM, hidden_activations, hidden_initializers
 
 ORDERINGS = ("natural", "reversed", "random")
 
@@ -91,7 +91,8 @@ class MADE(keras.layers.Layer):
         ordering: ``"natural"`` (``x_0`` first), ``"reversed"``, ``"random"`` (seeded
             order and hidden degrees) or a permutation of ``range(d)``.
         seed: seed of the random ordering (None: drawn once and saved in the config).
-        activation: hidden activation (a Keras name).
+        activation: hidden activation: a Keras name, or one name per hidden layer
+            (``("relu", "gelu")``: ReLU, then a smooth last hidden layer).
         initializer: of the hidden kernels and biases: ``"fan_in_uniform"`` (PyTorch's
             ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` for both, as `MLP`) or a Keras name for
             the kernels with zero biases (``"glorot_uniform"``: TFP's MADE). The last
@@ -99,7 +100,8 @@ class MADE(keras.layers.Layer):
 
     Raises:
         ValueError: ``params_per_dim < 1``, no hidden layer, an unknown ordering or one
-            that is not a permutation of the inputs.
+            that is not a permutation of the inputs, or not one activation for each
+            hidden layer.
 
     Examples:
         >>> import numpy as np
@@ -124,8 +126,9 @@ class MADE(keras.layers.Layer):
         self.ordering = ordering if isinstance(ordering, str) else [int(i) for i in ordering]
         # A seed is drawn and kept when none is given: saved models rebuild the same masks.
         self.seed = int(np.random.default_rng().integers(2**31 - 1)) if seed is None else int(seed)
-        self.activation = keras.activations.get(activation)
-        self._activation_name = activation
+        self._activation_name = activation if isinstance(activation, str) else list(activation)
+        self.activations = [keras.activations.get(name) for name in
+                            hidden_activations(activation, self.hidden_units, "MADE")]
         self.initializer = initializer
 
     def build(self, x_shape, context_shape=None):
@@ -171,7 +174,7 @@ class MADE(keras.layers.Layer):
             if index == 0 and context is not None:
                 flat = tf.reshape(tf.cast(context, dtype), [-1, self.context_kernel.shape[0]])
                 out = out + tf.matmul(flat, tf.cast(self.context_kernel, dtype))
-            h = out if index == last else self.activation(out)
+            h = out if index == last else self.activations[index](out)
         return tf.reshape(h, tf.concat([batch_shape, [self.params_per_dim * self.event_size]], 0))
 
     def compute_output_shape(self, x_shape, context_shape=None):

@@ -23,6 +23,21 @@ def hidden_initializers(name, fan_in: int):
     return keras.initializers.get(name), keras.initializers.Zeros()
 
 
+def hidden_activations(activation, hidden_units, owner: str) -> tuple:
+    """One activation name per hidden layer: ``activation`` is one name for all of them
+    or a sequence with one per layer (``("relu", "gelu")``: a smooth last layer)."""
+    if isinstance(activation, str):
+        names = (activation,) * len(hidden_units)
+    else:
+        names = tuple(activation)
+        if len(names) != len(hidden_units) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"{owner}: expected activation to be one name or a name for each "
+                             f"of the {len(hidden_units)} hidden layers; got {activation!r}.")
+    for name in names:
+        keras.activations.get(name)  # an unknown name fails here, by name
+    return names
+
+
 def _kernel_initializer(name):
     """``"fan_in_uniform"``: ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, PyTorch's ``nn.Linear``."""
     if name == FAN_IN_UNIFORM:
@@ -46,7 +61,7 @@ class MLP(keras.layers.Layer):
     Args:
         output_size: number of outputs (the coupling's parameters).
         hidden_units: widths of the hidden layers.
-        activation: hidden activation (a Keras name).
+        activation: hidden activation: a Keras name, or one name per hidden layer.
         kernel_initializer: initializer of the hidden layers' kernels: a Keras name or
             object, or ``"fan_in_uniform"``.
         bias_initializer: initializer of the hidden layers' biases: a Keras name or
@@ -54,7 +69,8 @@ class MLP(keras.layers.Layer):
         output_initializer: initializer of the last layer's kernel (its bias is zero).
 
     Raises:
-        ValueError: ``output_size < 1`` or no hidden layer.
+        ValueError: ``output_size < 1``, no hidden layer, or not one activation for each
+            hidden layer.
 
     Examples:
         >>> import numpy as np
@@ -73,15 +89,16 @@ class MLP(keras.layers.Layer):
                              f"got output_size={output_size}, hidden_units={hidden_units}.")
         self.output_size = int(output_size)
         self.hidden_units = tuple(int(u) for u in hidden_units)
-        self.activation = activation
+        self.activation = activation if isinstance(activation, str) else list(activation)
+        activations = hidden_activations(activation, self.hidden_units, "MLP")
         self.kernel_initializer = _serializable(kernel_initializer)
         self.bias_initializer = _serializable(bias_initializer)
         self.output_initializer = _serializable(output_initializer)
-        self.hidden = [keras.layers.Dense(u, activation=activation,
+        self.hidden = [keras.layers.Dense(u, activation=name,
                                           kernel_initializer=_kernel_initializer(
                                               self.kernel_initializer),
                                           dtype=self.dtype_policy, name=f"dense_{i}")
-                       for i, u in enumerate(self.hidden_units)]
+                       for i, (u, name) in enumerate(zip(self.hidden_units, activations))]
         self.out = keras.layers.Dense(self.output_size,
                                       kernel_initializer=_kernel_initializer(
                                           self.output_initializer),

@@ -25,7 +25,7 @@ class MaskedAutoregressive(FlowLayer):
             permutation of ``range(d)``. Stacked steps alternate orderings so that every
             entry is conditioned on every other one somewhere.
         seed: seed of a random ordering.
-        activation: the MADE's hidden activation.
+        activation: the MADE's hidden activation (a name, or one per hidden layer).
         inverse_autoregressive: the IAF arrangement (fast sampling, slow density).
 
     Raises:
@@ -55,7 +55,7 @@ class MaskedAutoregressive(FlowLayer):
         self.hidden_units = tuple(int(u) for u in hidden_units)
         self.ordering = ordering if isinstance(ordering, str) else [int(i) for i in ordering]
         self.seed = seed
-        self.activation = activation
+        self.activation = activation if isinstance(activation, str) else list(activation)
         self.inverse_autoregressive = bool(inverse_autoregressive)
         self.made = None
 
