@@ -17,7 +17,8 @@ SETS = (5.0 + THETA[:, None] + 2.0 * RNG.standard_normal((256, 10, 2))).astype(n
 
 
 def set_flow(**kwargs):
-    return tfp_flows.NSF(2, num_steps=2, hidden_units=(16,), context_shape=(None, 2),
+    # two hidden layers: the MADEs' default ReLU-then-GELU travels through save and export
+    return tfp_flows.NSF(2, num_steps=2, hidden_units=(16, 16), context_shape=(None, 2),
                          context_encoder=DeepSet(8, hidden_units=(16,)), standardize=True,
                          **kwargs)
 
