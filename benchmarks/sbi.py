@@ -220,6 +220,22 @@ def _context_noise(scale, make):
     return build
 
 
+def _context_scale(power, make):
+    """Tried: the standardised context divided by ``c ** power`` (``c`` its features), so
+    that the whole context vector, not each feature, has about unit scale."""
+    def build(d, c):
+        flow = make(d, c)
+        plain = flow.adapt
+
+        def adapt(*args, **kwargs):
+            out = plain(*args, **kwargs)
+            flow.context_std.assign(flow.context_std * float(c) ** power)
+            return out
+        flow.adapt = adapt
+        return flow
+    return build
+
+
 def _with_made(made, make):
     """The flow of ``make`` with ``made`` (a `MADE` subclass) for its MADEs."""
     def build(d, c):
@@ -343,6 +359,8 @@ ROWS.update({
     "nsf relu,silu": _nsf(standardize_context=True, activation=("relu", "silu")),
     "nsf relu,tanh": _nsf(standardize_context=True, activation=("relu", "tanh")),
     "maf relu,gelu": _maf(standardize_context=True, activation=("relu", "gelu")),
+    "nsf context / sqrt(c)": _context_scale(0.5, _nsf(standardize_context=True,
+                                                      activation=None)),
     "nsf dropout": _dropout(_nsf(standardize_context=True)),
     "nsf context noise 0.1": _context_noise(0.1, _nsf(standardize_context=True)),
     "nsf context noise 0.3": _context_noise(0.3, _nsf(standardize_context=True)),
