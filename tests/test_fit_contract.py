@@ -189,12 +189,12 @@ def test_fused_engine_equals_keras_loop(pair, data, steps):
     failures = []
     for name, (fits, make_args) in cases(x, w, steps).items():
         reset(pair)
-        start = [w.numpy() for w in pair[1].trainable_weights]
+        start = [v.numpy() for v in pair[1].trainable_weights]
         want = run(pair[1], make_args, fits)
         got = run(pair[0], make_args, fits)
         try:
             assert want["steps"] > 0
-            assert any(not np.allclose(a, w.numpy()) for a, w in
+            assert any(not np.allclose(a, v.numpy()) for a, v in
                        zip(start, pair[1].trainable_weights)), "Keras' loop did not train"
             assert_same(got, want)
         except AssertionError as error:

@@ -364,9 +364,9 @@ def NSF(event_size: int, num_steps: int = 8, hidden_units=(64, 64),  # noqa: N80
                          "autoregressive=None or True for event_size=1.")
     if actnorm is None:
         actnorm = not autoregressive or int(event_size) == 1
-    if activation is None:
-        activation = ("relu" if not (autoregressive and conditional) or len(hidden_units) < 2
-                      else ("relu",) * (len(hidden_units) - 1) + ("gelu",))
+    if activation is None:  # the last of two or more hidden layers smooth given a context
+        smooth_last = autoregressive and conditional and len(hidden_units) >= 2
+        activation = ("relu",) * (len(hidden_units) - 1) + ("gelu",) if smooth_last else "relu"
     if autoregressive:
         flow_layers = _autoregressive_steps(
             num_steps, actnorm, lambda: bijectors.SplineTransform(num_bins, bound, affine=True),
